@@ -1,0 +1,92 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socklab/socklab/services/kit/config"
+)
+
+type settings struct {
+	Addr    string        `env:"ADDR" envDefault:":9000" flag:"addr" help:"listen address"`
+	Max     int           `env:"MAX" envDefault:"10" flag:"max" help:"a limit"`
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"5s" flag:"timeout" help:"a wait"`
+	Quiet   bool          `env:"QUIET" flag:"q" help:"less output"`
+	Hidden  string        `env:"HIDDEN" envDefault:"h"`
+}
+
+func TestSetPrecedence(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		args    []string
+		want    settings
+	}{
+		{"defaults", nil, nil, settings{":9000", 10, 5 * time.Second, false, "h"}},
+		{"env", []string{"SVC_ADDR=:1", "SVC_MAX=3", "SVC_TIMEOUT=1m", "SVC_QUIET=true", "SVC_HIDDEN=x", "ADDR=:wrong"}, nil,
+			settings{":1", 3, time.Minute, true, "x"}},
+		{"flags win", []string{"SVC_ADDR=:1", "SVC_MAX=3"}, []string{"-addr", ":2", "-q"},
+			settings{":2", 3, 5 * time.Second, true, "h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got settings
+			set := config.NewSet("svc", "usage: svc", tt.environ, &bytes.Buffer{})
+			if err := set.Add("SVC_", &got); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			if _, err := set.Parse(tt.args); err != nil {
+				t.Fatalf("Parse(%q): %v", tt.args, err)
+			}
+			if got != tt.want {
+				t.Errorf("env %q args %q = %+v, want %+v", tt.environ, tt.args, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetErrors(t *testing.T) {
+	var s settings
+	set := config.NewSet("svc", "usage: svc", []string{"SVC_MAX=ten"}, &bytes.Buffer{})
+	err := set.Add("SVC_", &s)
+	if err == nil || !strings.Contains(err.Error(), `SVC_MAX="ten"`) {
+		t.Errorf("Add with SVC_MAX=ten = %v, want an error naming the variable and its value", err)
+	}
+	var out bytes.Buffer
+	set = config.NewSet("svc", "usage: svc", nil, &out)
+	set.Add("SVC_", &s)
+	_, err = set.Parse([]string{"-nope"})
+	var perr *config.ParseError
+	if !errors.As(err, &perr) {
+		t.Errorf("Parse(-nope) = %v, want a *ParseError", err)
+	}
+	if strings.Contains(out.String(), "usage:") {
+		t.Errorf("a bad flag printed the whole usage:\n%s", out.String())
+	}
+}
+
+func TestHelpNamesVariables(t *testing.T) {
+	var s settings
+	var out bytes.Buffer
+	set := config.NewSet("svc", "usage: svc [flags]", nil, &out)
+	set.Add("SVC_", &s)
+	_, err := set.Parse([]string{"-h"})
+	if !config.IsHelp(err) {
+		t.Fatalf("Parse(-h) = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"usage: svc [flags]", "-addr string", "$SVC_ADDR", `(default ":9000")`, "-timeout duration", "(default 5s)", "$SVC_QUIET"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	got, err := config.Load[settings]("X_", []string{"X_MAX=7"})
+	if err != nil || got.Max != 7 || got.Addr != ":9000" {
+		t.Errorf("Load = %+v, %v; want Max 7 and the default Addr", got, err)
+	}
+}
