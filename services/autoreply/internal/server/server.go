@@ -1,0 +1,224 @@
+// Package server answers AutoReplyNet messages over TCP (one line each) and
+// UDP (one datagram each) with reply lines from package proto.
+package server
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/socklab/socklab/services/autoreply/proto"
+	"github.com/socklab/socklab/services/kit/metrics"
+	"github.com/socklab/socklab/services/kit/netserve"
+)
+
+// Config is the server's part of the autoreply-server settings.
+type Config struct {
+	Protocol     string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"tcp, udp or both"`
+	Addr         string        `env:"ADDR" envDefault:":9000" flag:"addr" help:"listen address, HOST:PORT (the same port for TCP and UDP)"`
+	MaxLineBytes int           `env:"MAX_LINE" envDefault:"65536" flag:"max-line" help:"longest TCP message line in bytes; longer gets 'ERROR line too long' and a close"`
+	IdleTimeout  time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a TCP connection idle this long"`
+	MaxConns     int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more get 'ERROR server busy' (0: no limit)"`
+	UDPReaders   int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+}
+
+// Validate reports settings no server can run with.
+func (c Config) Validate() error {
+	switch c.Protocol {
+	case "tcp", "udp", "both":
+	default:
+		return errors.New("protocol must be tcp, udp or both, not " + quote(c.Protocol))
+	}
+	if c.MaxLineBytes < 1 || c.MaxLineBytes > 16<<20 {
+		return errors.New("max-line must be from 1 to 16777216 bytes")
+	}
+	if c.MaxConns < 0 {
+		return errors.New("max-conns must not be negative")
+	}
+	if c.UDPReaders < 1 || c.UDPReaders > 64 {
+		return errors.New("udp-readers must be from 1 to 64")
+	}
+	return nil
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+// Wire messages for errors.
+var (
+	msgTooLong = []byte("ERROR line too long\n")
+	msgBusy    = []byte("ERROR server busy\n")
+)
+
+// Metrics are the autoreply counters; build them with NewMetrics.
+type Metrics struct {
+	Messages *prometheus.CounterVec
+	Bytes    *prometheus.CounterVec
+	Errors   *prometheus.CounterVec
+	Latency  *prometheus.HistogramVec
+
+	tcpMsgs, udpMsgs    prometheus.Counter
+	tcpBytes, udpBytes  prometheus.Counter
+	tcpLatency          prometheus.Observer
+	udpLatency          prometheus.Observer
+	errTooLong, errIdle prometheus.Counter
+	errWrite            prometheus.Counter
+}
+
+// NewMetrics registers the autoreply metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "autoreply", Name: "messages_total", Help: "Messages answered, by protocol.",
+		}, []string{"proto"}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "autoreply", Name: "received_bytes_total", Help: "Message bytes received (without line ends), by protocol.",
+		}, []string{"proto"}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "autoreply", Name: "errors_total", Help: "Connections ended by an error, by kind.",
+		}, []string{"kind"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "autoreply", Name: "reply_seconds",
+			Help:    "Time from reception to the reply handed to the socket, by protocol. TCP observes once per flush, for the oldest reply in it.",
+			Buckets: metrics.LatencyBuckets,
+		}, []string{"proto"}),
+	}
+	reg.MustRegister(m.Messages, m.Bytes, m.Errors, m.Latency)
+	// Children resolved once: a label lookup per message would cost a hash.
+	m.tcpMsgs, m.udpMsgs = m.Messages.WithLabelValues("tcp"), m.Messages.WithLabelValues("udp")
+	m.tcpBytes, m.udpBytes = m.Bytes.WithLabelValues("tcp"), m.Bytes.WithLabelValues("udp")
+	m.tcpLatency, m.udpLatency = m.Latency.WithLabelValues("tcp"), m.Latency.WithLabelValues("udp")
+	m.errTooLong = m.Errors.WithLabelValues("line_too_long")
+	m.errIdle = m.Errors.WithLabelValues("idle_timeout")
+	m.errWrite = m.Errors.WithLabelValues("write")
+	return m
+}
+
+// Handler answers messages. One Handler serves both protocols.
+type Handler struct {
+	Log     *zap.Logger
+	Metrics *Metrics
+	// Now, when set, replaces the reception time of TCP lines (tests);
+	// otherwise it is when the read that delivered the line returned.
+	Now func() time.Time
+}
+
+func newGenerator() *proto.Generator {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return proto.NewGenerator(seed)
+}
+
+// ServeConn answers each line of a TCP connection, in order, flushing when
+// the client's pending input is drained. Counters are added once per flush,
+// not once per line: a pipelined burst costs one metrics update.
+func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
+	gen := newGenerator()
+	buf := make([]byte, 0, proto.MaxLen+1)
+	var (
+		msgs, bytes int
+		oldest      time.Time // reception of the first reply not yet flushed
+	)
+	flush := func() bool {
+		if msgs == 0 {
+			return true
+		}
+		err := c.Flush()
+		h.Metrics.tcpMsgs.Add(float64(msgs))
+		h.Metrics.tcpBytes.Add(float64(bytes))
+		h.Metrics.tcpLatency.Observe(time.Since(oldest).Seconds())
+		msgs, bytes = 0, 0
+		if err != nil {
+			h.Metrics.errWrite.Inc()
+			return false
+		}
+		return true
+	}
+	defer flush()
+	for {
+		line, err := c.ReadLine()
+		if err != nil {
+			if flush() {
+				h.connEnded(c, h.Log, err)
+			}
+			return
+		}
+		at := c.ReadAt()
+		if h.Now != nil {
+			at = h.Now()
+		}
+		if msgs == 0 {
+			oldest = at
+		}
+		buf = gen.Append(buf[:0], at, line)
+		buf = append(buf, '\n')
+		if _, err := c.Write(buf); err != nil {
+			h.Metrics.errWrite.Inc()
+			return
+		}
+		msgs++
+		bytes += len(line)
+		if c.Buffered() == 0 && !flush() {
+			return
+		}
+	}
+}
+
+func (h *Handler) connEnded(c *netserve.Conn, log *zap.Logger, err error) {
+	switch {
+	case errors.Is(err, netserve.ErrLineTooLong):
+		h.Metrics.errTooLong.Inc()
+		c.Write(msgTooLong)
+		c.CloseAbruptly()
+		log.Debug("line too long", zap.Stringer("remote", c.RemoteAddr()))
+	case errors.Is(err, netserve.ErrIdleTimeout):
+		h.Metrics.errIdle.Inc()
+	case errors.Is(err, io.EOF), errors.Is(err, netserve.ErrServerClosed):
+	default:
+		log.Debug("connection ended", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+	}
+}
+
+// ServePacket answers one UDP datagram with one reply datagram.
+func (h *Handler) ServePacket(p *netserve.Packet) {
+	gen, _ := p.Loop.(*proto.Generator)
+	if gen == nil {
+		gen = newGenerator()
+		p.Loop = gen
+	}
+	p.Out = gen.Append(p.Out, p.Received, p.Data)
+	if err := p.Reply(p.Out); err != nil {
+		h.Metrics.errWrite.Inc()
+		return
+	}
+	h.Metrics.udpMsgs.Inc()
+	h.Metrics.udpBytes.Add(float64(len(p.Data)))
+	h.Metrics.udpLatency.Observe(time.Since(p.Received).Seconds())
+}
+
+// TCPServer returns a netserve.Server configured from cfg.
+func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+	return &netserve.Server{
+		Handler:      h,
+		IdleTimeout:  cfg.IdleTimeout,
+		MaxLineBytes: cfg.MaxLineBytes,
+		MaxConns:     cfg.MaxConns,
+		BusyMessage:  msgBusy,
+		Log:          h.Log,
+		Metrics:      nm,
+	}
+}
+
+// UDPServer returns a netserve.PacketServer configured from cfg.
+func (h *Handler) UDPServer(cfg Config, nm *netserve.Metrics) *netserve.PacketServer {
+	return &netserve.PacketServer{
+		Handler: h,
+		Readers: cfg.UDPReaders,
+		Log:     h.Log,
+		Metrics: nm,
+	}
+}
