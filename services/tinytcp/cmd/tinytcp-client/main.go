@@ -1,0 +1,175 @@
+// Command tinytcp-client talks to a TinyTCP server and prints the
+// conversation in the seed's form ("CONNECT to ...", "-> " for what it
+// sends, "<- " for what the server answers). With only HOST and PORT it
+// runs the seed's demo; -c sends given commands, -i starts an interactive
+// session, and commands piped on standard input are sent one per line.
+//
+// It reads TINYTCP_TIMEOUT (flag -timeout). It exits 0 when the session
+// went as expected, 1 when the server was unreachable, closed early, broke
+// the protocol or answered a command with ERROR, and 2 for a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/socklab/socklab/services/kit/config"
+	"github.com/socklab/socklab/services/kit/service"
+	"github.com/socklab/socklab/services/tinytcp/internal/client"
+)
+
+const usage = `usage: tinytcp-client [flags] HOST PORT
+
+Talks to a TinyTCP server and prints the conversation:
+  CONNECT to HOST:PORT
+  <- the server's line
+  -> the client's command
+
+What it sends:
+  (nothing else given)   the demo: TIME and QUIT, then on a second
+                         connection ECHO Hello from client and QUIT
+  -c CMD (repeatable)    these commands, in order
+  commands on stdin      one per line (blank lines skipped), when standard
+                         input is a pipe or a file
+  -i                     an interactive session: type commands after the
+                         "-> " prompt; QUIT or end of input (Ctrl-D) ends it
+QUIT ends a connection; a command after it opens a new one. At the end an
+open connection is ended with QUIT.
+
+Exit status: 0 when every command got its proper reply, 1 when the server
+was unreachable, busy, closed early, sent a line that breaks the protocol,
+or answered a command with ERROR, 2 for a usage error.`
+
+// Config is the client's settings.
+type Config struct {
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"10s" flag:"timeout" help:"bound on connecting and on the wait for each reply"`
+}
+
+func main() {
+	ctx, stop := service.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(service.ExitCode(err, os.Stderr))
+}
+
+// commandFlags collects repeated -c flags.
+type commandFlags []string
+
+func (c *commandFlags) String() string { return strings.Join(*c, "; ") }
+
+func (c *commandFlags) Set(s string) error {
+	if strings.ContainsAny(s, "\r\n") {
+		return errors.New("a command is one line, without CR or LF")
+	}
+	*c = append(*c, s)
+	return nil
+}
+
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var cfg Config
+	set := config.NewSet("tinytcp-client", usage, environ, stderr)
+	if err := set.Add("TINYTCP_", &cfg); err != nil {
+		return service.Usage(err)
+	}
+	var cmds commandFlags
+	fs := set.FlagSet()
+	fs.Var(&cmds, "c", "send this `command` (repeatable)")
+	interactive := fs.Bool("i", false, "interactive session: type commands, see answers")
+
+	// Flags may come before or after HOST PORT.
+	var pos []string
+	for {
+		rest, err := set.Parse(args)
+		if err != nil {
+			return service.Usage(err)
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if len(pos) != 2 {
+		return service.Usage(fmt.Errorf("want HOST PORT, got %d arguments", len(pos)))
+	}
+	if p, err := strconv.ParseUint(pos[1], 10, 16); err != nil || p == 0 {
+		return service.Usage(fmt.Errorf("port %q: want a number from 1 to 65535", pos[1]))
+	}
+	if *interactive && len(cmds) > 0 {
+		return service.Usage(errors.New("-i and -c exclude each other"))
+	}
+	if cfg.Timeout <= 0 {
+		return service.Usage(errors.New("timeout must be positive"))
+	}
+
+	c := &client.Client{
+		Addr:        net.JoinHostPort(pos[0], pos[1]),
+		Timeout:     cfg.Timeout,
+		Out:         stdout,
+		Interactive: *interactive,
+	}
+	var src client.Source
+	switch {
+	case *interactive:
+		lines := client.NewLines(stdin)
+		defer lines.Close()
+		src = lines
+	case len(cmds) > 0:
+		src = (*client.Commands)(&cmds)
+	case hasScript(stdin):
+		lines := client.NewLines(stdin)
+		defer lines.Close()
+		src = &orDemo{lines: lines}
+	default:
+		src = demo()
+	}
+	return c.Run(ctx, src)
+}
+
+func demo() *client.Commands {
+	cmds := client.Commands(append([]string(nil), client.DemoCommands...))
+	return &cmds
+}
+
+// hasScript reports whether commands may be waiting on stdin: a pipe, a
+// file or a socket (not a terminal, nor /dev/null). Tests pass a plain
+// reader for a script and nil for none.
+func hasScript(stdin io.Reader) bool {
+	f, ok := stdin.(*os.File)
+	if !ok {
+		return stdin != nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	m := fi.Mode()
+	return m.IsRegular() || m&(os.ModeNamedPipe|os.ModeSocket) != 0
+}
+
+// orDemo sends the commands read from stdin, or the demo when stdin ends
+// without any: an empty pipe, as a container started without a terminal
+// may get, means nothing was asked but the default.
+type orDemo struct {
+	lines *client.Lines
+	demo  *client.Commands
+}
+
+func (s *orDemo) Next(ctx context.Context) (string, error) {
+	if s.demo != nil {
+		return s.demo.Next(ctx)
+	}
+	cmd, err := s.lines.Next(ctx)
+	if errors.Is(err, io.EOF) && s.lines.Count() == 0 {
+		s.demo = demo()
+		return s.demo.Next(ctx)
+	}
+	return cmd, err
+}
