@@ -1,0 +1,102 @@
+// Command filestream-client talks to a filestream server at a prompt, as
+// the seed's client did: text is echoed, an integer N fetches a file of N
+// characters (reported by size, CRC-32C, time and throughput, or printed
+// with -print-file), "stream" asks for a paced packet stream (reported by
+// loss, duplicates, reordering and jitter), "quit" ends. Commands come from
+// -c flags, else from standard input (prompted when it is a terminal).
+//
+// It reads FILESTREAM_PROTOCOL, FILESTREAM_SERVER, FILESTREAM_HOSTS,
+// FILESTREAM_PRINT_FILE and FILESTREAM_TIMEOUT; flags of the same names win.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/socklab/socklab/services/filestream/internal/client"
+	"github.com/socklab/socklab/services/kit/config"
+	"github.com/socklab/socklab/services/kit/service"
+)
+
+const usage = `usage: filestream-client [flags]
+
+Commands (one per line, or one per -c flag):
+  any text                      echo it
+  N                             fetch a file of N characters
+  stream [ms [count [size]]]    a stream of count packets (default 100),
+                                one every ms milliseconds (asked if missing)
+  quit                          end`
+
+func main() {
+	ctx, stop := service.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(service.ExitCode(err, os.Stderr))
+}
+
+// commands collects repeated -c flags.
+type commands []string
+
+func (c *commands) String() string     { return strings.Join(*c, "; ") }
+func (c *commands) Set(s string) error { *c = append(*c, s); return nil }
+
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var cfg client.Config
+	set := config.NewSet("filestream-client", usage, environ, stderr)
+	if err := set.Add("FILESTREAM_", &cfg); err != nil {
+		return service.Usage(err)
+	}
+	var cmds commands
+	set.FlagSet().Var(&cmds, "c", "run `command` (repeatable; then standard input is not read)")
+	rest, err := set.Parse(args)
+	if err != nil {
+		return service.Usage(err)
+	}
+	if len(rest) > 0 {
+		return service.Usage(fmt.Errorf("unexpected arguments %q (commands go in -c)", rest))
+	}
+	if err := cfg.Validate(); err != nil {
+		return service.Usage(err)
+	}
+	hosts := []string{client.DefaultServer}
+	if cfg.Hosts != "" {
+		f, err := os.Open(cfg.Hosts)
+		if err != nil {
+			return service.Usage(err)
+		}
+		hosts, err = client.ReadHosts(f)
+		f.Close()
+		if err != nil {
+			return service.Usage(fmt.Errorf("hosts file %s: %w", cfg.Hosts, err))
+		}
+	}
+
+	sh := client.NewShell(stdin, cmds, stdout)
+	sh.Prompt = len(cmds) == 0 && isTerminal(stdin)
+	sh.PrintFile = cfg.PrintFile
+	addr := cfg.Server
+	if addr == "" {
+		if addr, err = sh.ChooseServer(hosts); err != nil {
+			return err
+		}
+	}
+	sess, err := client.Dial(ctx, cfg.Protocol, addr, client.Options{Timeout: cfg.Timeout})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if sh.Prompt {
+		fmt.Fprintf(stdout, "connected to %s over %s\n", addr, cfg.Protocol)
+	}
+	return sh.Run(ctx, sess)
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

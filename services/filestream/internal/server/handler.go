@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/socklab/socklab/services/filestream/internal/cookie"
+	"github.com/socklab/socklab/services/filestream/proto"
+	"github.com/socklab/socklab/services/kit/netserve"
+	"github.com/socklab/socklab/services/kit/service"
+)
+
+// blockLen is the length of the shared content block: a multiple of the
+// pattern, larger than any DATA content plus a pattern's length.
+const blockLen = 256 << 10
+
+// block holds content from offset 0. It is shared by every transfer and
+// never written after it is built: a file of any size is sent from it, so
+// a transfer holds no content of its own.
+var block = func() []byte {
+	b := make([]byte, blockLen)
+	proto.FillContent(b, 0)
+	return b
+}()
+
+// contentAt returns n ≤ blockLen-PatternLen bytes of content from offset off,
+// aliasing the shared block (read only).
+func contentAt(off int64, n int) []byte {
+	i := int(off % proto.PatternLen)
+	return block[i : i+n]
+}
+
+// Causes of a cancelled UDP transfer.
+var (
+	errQuit     = errors.New("client quit")
+	errShutdown = errors.New("server shutting down")
+)
+
+// Handler serves filestream over TCP (ServeConn) and UDP (ServePacket). It
+// owns the goroutines of UDP transfers; Shutdown stops and waits for them.
+type Handler struct {
+	cfg     Config
+	log     *zap.Logger
+	cookies *cookie.Minter
+	tcp     *protoMetrics
+	udp     *protoMetrics
+	m       *Metrics
+
+	ctx    context.Context // parent of every UDP transfer
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	closing bool
+	active  map[netip.AddrPort]map[*transfer]struct{}
+	n       int // transfers in active
+	wg      sync.WaitGroup
+
+	// Hooks for tests: started is called as each UDP transfer starts,
+	// connDone as each TCP connection's handler returns.
+	started  func()
+	connDone func()
+}
+
+type transfer struct{ cancel context.CancelCauseFunc }
+
+// New returns a Handler for cfg, which must be valid. m may be nil.
+func New(cfg Config, log *zap.Logger, m *Metrics) *Handler {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if m == nil {
+		m = NewMetrics(prometheus.NewRegistry())
+	}
+	h := &Handler{
+		cfg:     cfg,
+		log:     log,
+		cookies: cookie.New(cfg.CookieTTL),
+		tcp:     m.forProto("tcp"),
+		udp:     m.forProto("udp"),
+		m:       m,
+		active:  map[netip.AddrPort]map[*transfer]struct{}{},
+	}
+	h.ctx, h.cancel = context.WithCancelCause(context.Background())
+	return h
+}
+
+// checkFile returns the error for a file request over the limit.
+func (h *Handler) checkFile(size uint64) (proto.Code, string) {
+	if size > uint64(h.cfg.MaxFile) {
+		return proto.CodeTooLarge, fmt.Sprintf("file too large: max %d", h.cfg.MaxFile)
+	}
+	return 0, ""
+}
+
+// checkStream returns the error for stream parameters out of range, and the
+// padding of each packet.
+func (h *Handler) checkStream(r proto.StreamRequest) (code proto.Code, text string, pad int) {
+	size := int(r.Size)
+	if size == 0 {
+		size = proto.StreamPacketMinLen
+	}
+	switch {
+	case r.Count == 0 || r.Count > uint32(h.cfg.StreamLimit):
+		return proto.CodeStream, fmt.Sprintf("count must be 1 to %d", h.cfg.StreamLimit), 0
+	case r.Interval < h.cfg.MinInterval || r.Interval > proto.MaxInterval:
+		return proto.CodeStream, fmt.Sprintf("interval must be %v to %v", h.cfg.MinInterval, proto.MaxInterval), 0
+	case size < proto.StreamPacketMinLen || size > h.cfg.PacketSize:
+		return proto.CodeStream, fmt.Sprintf("size must be %d to %d", proto.StreamPacketMinLen, h.cfg.PacketSize), 0
+	}
+	return 0, "", size - proto.StreamPacketMinLen
+}
+
+// startTransfer runs fn in a goroutine the Handler owns, unless the server
+// is shutting down or UDPTransfers are already running.
+func (h *Handler) startTransfer(to netip.AddrPort, fn func(ctx context.Context)) (proto.Code, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return proto.CodeShutdown, "server shutting down"
+	}
+	if h.n >= h.cfg.UDPTransfers {
+		return proto.CodeBusy, fmt.Sprintf("server busy: %d transfers in flight", h.n)
+	}
+	ctx, cancel := context.WithCancelCause(h.ctx)
+	t := &transfer{cancel: cancel}
+	set := h.active[to]
+	if set == nil {
+		set = map[*transfer]struct{}{}
+		h.active[to] = set
+	}
+	set[t] = struct{}{}
+	h.n++
+	h.udp.active.Inc()
+	if h.started != nil {
+		h.started()
+	}
+	h.wg.Go(func() {
+		defer h.endTransfer(to, t)
+		fn(ctx)
+	})
+	return 0, ""
+}
+
+// inFlight reports how many UDP transfers run.
+func (h *Handler) inFlight() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+func (h *Handler) endTransfer(to netip.AddrPort, t *transfer) {
+	t.cancel(nil)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.active[to], t)
+	if len(h.active[to]) == 0 {
+		delete(h.active, to)
+	}
+	h.n--
+	h.udp.active.Dec()
+}
+
+// cancelTransfers stops every transfer to addr.
+func (h *Handler) cancelTransfers(addr netip.AddrPort) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for t := range h.active[addr] {
+		t.cancel(errQuit)
+	}
+}
+
+// Transfers reports how many UDP transfers are running.
+func (h *Handler) Transfers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// Shutdown refuses new UDP transfers and waits for the running ones to
+// finish; when ctx ends first it cancels them (each client gets ERROR
+// shutting down), waits for them to return and reports ctx's error. Safe to
+// call more than once.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		h.cancel(errShutdown)
+		return nil
+	case <-ctx.Done():
+		h.cancel(errShutdown)
+		<-done
+		return ctx.Err()
+	}
+}
+
+// busyMessage is what a TCP connection over MaxConns receives.
+var busyMessage = proto.AppendError(nil, 0, proto.CodeBusy, "server busy: too many connections")
+
+// TCPServer returns a netserve.Server for h configured from its Config.
+func (h *Handler) TCPServer(nm *netserve.Metrics) *netserve.Server {
+	return &netserve.Server{
+		Handler:      h,
+		IdleTimeout:  h.cfg.IdleTimeout,
+		WriteTimeout: h.cfg.WriteTimeout,
+		MaxConns:     h.cfg.MaxConns,
+		BusyMessage:  busyMessage,
+		Log:          h.log,
+		Metrics:      nm,
+	}
+}
+
+// UDPServer returns a netserve.PacketServer for h configured from its Config.
+func (h *Handler) UDPServer(nm *netserve.Metrics) *netserve.PacketServer {
+	return &netserve.PacketServer{
+		Handler: h,
+		Readers: h.cfg.UDPReaders,
+		Log:     h.log,
+		Metrics: nm,
+	}
+}
+
+// UDPUnit is service.UDPUnit with a Shutdown that first stops h's
+// transfers (they write to the socket the packet server closes) and then
+// the read loops.
+func (h *Handler) UDPUnit(srv *netserve.PacketServer, pc net.PacketConn) service.Unit {
+	u := service.UDPUnit(srv, pc)
+	u.Shutdown = func(ctx context.Context) error {
+		return errors.Join(h.Shutdown(ctx), srv.Shutdown(ctx))
+	}
+	return u
+}
