@@ -1,0 +1,332 @@
+// Package server answers connid handshakes, HELLO <ConnectionID>, over UDP
+// (one message per datagram) and TCP (one message per line), claiming IDs
+// in a store.Store. The protocol is in services/connid/README.md.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/socklab/socklab/services/connid/internal/clock"
+	"github.com/socklab/socklab/services/connid/internal/store"
+	"github.com/socklab/socklab/services/connid/proto"
+	"github.com/socklab/socklab/services/kit/netserve"
+)
+
+// MaxMessageBytes is the longest datagram or line the server reads. A
+// longer datagram is dropped (counted as oversized); a longer TCP line gets
+// ERROR BAD_REQUEST and the connection is closed, since it cannot be
+// resynchronised. Shorter malformed messages get ERROR BAD_REQUEST (see
+// Handler.ServePacket for the UDP exception).
+const MaxMessageBytes = 1024
+
+// Config is the server's part of the connid-server settings.
+type Config struct {
+	Protocol    string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"udp, tcp or both"`
+	Addr        string        `env:"ADDR" envDefault:":9002" flag:"addr" help:"listen address, HOST:PORT (the same port for UDP and TCP); SERVER_IP SERVER_PORT arguments win over it"`
+	IDTTL       time.Duration `env:"ID_TTL" envDefault:"30s" flag:"id-ttl" help:"how long a claimed connection ID stays in use"`
+	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m" flag:"idle-timeout" help:"exit (status 0) after no request for this long; 0 never exits"`
+	ConnTimeout time.Duration `env:"CONN_TIMEOUT" envDefault:"1m" flag:"conn-timeout" help:"close a TCP connection that sends no line for this long"`
+	MaxConns    int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more are closed at once (0: no limit)"`
+	UDPReaders  int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+}
+
+// Validate reports settings no server can run with.
+func (c Config) Validate() error {
+	switch c.Protocol {
+	case "udp", "tcp", "both":
+	default:
+		return fmt.Errorf("protocol must be udp, tcp or both, not %q", c.Protocol)
+	}
+	if c.IDTTL <= 0 {
+		return errors.New("id-ttl must be positive")
+	}
+	if c.IdleTimeout < 0 {
+		return errors.New("idle-timeout must not be negative (0 disables it)")
+	}
+	if c.ConnTimeout <= 0 {
+		return errors.New("conn-timeout must be positive")
+	}
+	if c.MaxConns < 0 {
+		return errors.New("max-conns must not be negative")
+	}
+	if c.UDPReaders < 1 || c.UDPReaders > 64 {
+		return errors.New("udp-readers must be from 1 to 64")
+	}
+	return nil
+}
+
+// Metrics are the connid counters; build them with NewMetrics.
+type Metrics struct {
+	Requests    *prometheus.CounterVec
+	Handshakes  *prometheus.CounterVec
+	BadRequests *prometheus.CounterVec
+	Errors      *prometheus.CounterVec
+
+	udpRequests, tcpRequests prometheus.Counter
+	ok, reset                prometheus.Counter
+	badReplied, badDropped   prometheus.Counter
+	errWrite, errStore       prometheus.Counter
+}
+
+// NewMetrics registers the connid metrics with reg, reading the IDs in use
+// and the expired count from st.
+func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "connid", Name: "requests_total", Help: "Messages received (datagrams or lines, well-formed or not), by protocol.",
+		}, []string{"proto"}),
+		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "connid", Name: "handshakes_total", Help: "HELLO requests answered, by result: ok (ID claimed) or reset (ID in use).",
+		}, []string{"result"}),
+		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "connid", Name: "bad_requests_total", Help: "Malformed requests, by action: replied (ERROR BAD_REQUEST) or dropped (a UDP request shorter than that reply).",
+		}, []string{"action"}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "connid", Name: "errors_total", Help: "Requests left unanswered by an error, by kind: write or store.",
+		}, []string{"kind"}),
+	}
+	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "connid", Name: "ids_in_use", Help: "Connection IDs in the table now.",
+	}, func() float64 { return float64(st.Len()) })
+	expired := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "connid", Name: "ids_expired_total", Help: "Connection IDs that expired and became free again.",
+	}, func() float64 { return float64(st.Expired()) })
+	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "connid", Name: "store_commits_total", Help: "Write transactions that decided claims; claims per commit is the group-commit batch size.",
+	}, func() float64 { _, n := st.Commits(); return float64(n) })
+	claims := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "connid", Name: "store_claims_total", Help: "Claims decided by the store's writer (HELLO for an ID not seen in use).",
+	}, func() float64 { n, _ := st.Commits(); return float64(n) })
+	reg.MustRegister(m.Requests, m.Handshakes, m.BadRequests, m.Errors, inUse, expired, commits, claims)
+	// Children resolved once: a label lookup per message would cost a hash.
+	m.udpRequests, m.tcpRequests = m.Requests.WithLabelValues("udp"), m.Requests.WithLabelValues("tcp")
+	m.ok, m.reset = m.Handshakes.WithLabelValues("ok"), m.Handshakes.WithLabelValues("reset")
+	m.badReplied, m.badDropped = m.BadRequests.WithLabelValues("replied"), m.BadRequests.WithLabelValues("dropped")
+	m.errWrite, m.errStore = m.Errors.WithLabelValues("write"), m.Errors.WithLabelValues("store")
+	return m
+}
+
+// Handler answers requests over both protocols. Claims are decided by the
+// store's writer, so Store.Run must be running.
+type Handler struct {
+	// Store holds the IDs in use.
+	Store *store.Store
+	// Clock times claims and the idle watch; nil means the system clock.
+	Clock clock.Clock
+	// Idle, when set, is touched by every request but PING.
+	Idle *Idle
+	// Metrics counts requests and replies.
+	Metrics *Metrics
+	// Log receives connection-level events at debug level only.
+	Log *zap.Logger
+}
+
+func (h *Handler) now() time.Time {
+	if h.Clock == nil {
+		return time.Now()
+	}
+	return h.Clock.Now()
+}
+
+// request classifies one message (without line end) and appends the reply
+// to dst when it can be given at once: PONG, ERROR BAD_REQUEST, or RESET
+// for an ID in use (a read, no write). Otherwise claim is the ID to claim,
+// and now the time of the request.
+func (h *Handler) request(dst, msg []byte) (reply []byte, bad bool, claim []byte, now time.Time) {
+	kind, id, err := proto.ParseRequest(msg)
+	if kind == proto.KindPing {
+		// Health probes neither claim IDs nor keep the server awake.
+		return append(dst, proto.Pong...), false, nil, now
+	}
+	now = h.now()
+	h.Idle.Touch(now)
+	if err != nil {
+		return append(dst, proto.ErrorBadRequest...), true, nil, now
+	}
+	inUse, err := h.Store.InUse(string(id), now)
+	if err != nil {
+		h.storeError(err)
+		return dst, false, nil, now
+	}
+	if inUse {
+		h.Metrics.reset.Inc()
+		return proto.AppendReset(dst, id), false, nil, now
+	}
+	return dst, false, id, now
+}
+
+// decided counts a claim's outcome and appends its reply to dst.
+func (h *Handler) decided(dst []byte, r *store.Request, ok bool, err error) []byte {
+	switch {
+	case err != nil:
+		h.storeError(err)
+		return dst
+	case ok:
+		h.Metrics.ok.Inc()
+		return proto.AppendOK(dst, r.ID, r.From)
+	default:
+		h.Metrics.reset.Inc()
+		return proto.AppendReset(dst, r.ID)
+	}
+}
+
+func (h *Handler) storeError(err error) {
+	h.Metrics.errStore.Inc()
+	// Only a schema bug or a shutdown in progress fails a claim.
+	if h.Log != nil && !errors.Is(err, store.ErrStopped) {
+		h.Log.Error("store", zap.Error(err))
+	}
+}
+
+// udpReplier sends the outcome of a claim made over UDP. The store's writer
+// calls it; each read loop has its own, whose buffer only the writer uses.
+type udpReplier struct {
+	h    *Handler
+	conn *net.UDPConn
+	buf  []byte
+}
+
+func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
+	u.buf = u.h.decided(u.buf[:0], r, ok, err)
+	if len(u.buf) == 0 {
+		return
+	}
+	if _, err := u.conn.WriteToUDPAddrPort(u.buf, r.From); err != nil {
+		u.h.Metrics.errWrite.Inc()
+	}
+}
+
+// ServePacket answers one datagram with at most one datagram, without line
+// end. A claim is handed to the store's writer, which replies once the ID
+// is committed, so the read loop goes on reading meanwhile and the writer
+// commits the claims that queue up together. A malformed datagram shorter
+// than ERROR BAD_REQUEST is dropped, so a forged source address never gets
+// back more bytes than it sent with an error.
+func (h *Handler) ServePacket(p *netserve.Packet) {
+	h.Metrics.udpRequests.Inc()
+	reply, bad, id, now := h.request(p.Out, p.Data)
+	if id != nil {
+		u, _ := p.Loop.(*udpReplier)
+		if u == nil {
+			u = &udpReplier{h: h, conn: p.Conn(), buf: make([]byte, 0, proto.MaxReplyLen)}
+			p.Loop = u
+		}
+		if err := h.Store.Submit(store.Request{ID: string(id), From: p.From, At: now, Done: u}); err != nil {
+			h.storeError(err)
+		}
+		return
+	}
+	if bad {
+		if len(p.Data) < len(proto.ErrorBadRequest) {
+			h.Metrics.badDropped.Inc()
+			return
+		}
+		h.Metrics.badReplied.Inc()
+	}
+	if len(reply) == 0 {
+		return
+	}
+	if err := p.Reply(reply); err != nil {
+		h.Metrics.errWrite.Inc()
+	}
+}
+
+// ServeConn answers each line of a TCP connection with one line, in order.
+func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
+	from := addrPort(c.RemoteAddr())
+	w := store.NewWaiter()
+	buf := make([]byte, 0, proto.MaxReplyLen+1)
+	for {
+		line, err := c.ReadLine()
+		if err != nil {
+			h.connEnded(c, err)
+			return
+		}
+		h.Metrics.tcpRequests.Inc()
+		reply, bad, id, now := h.request(buf[:0], line)
+		if bad {
+			h.Metrics.badReplied.Inc()
+		}
+		if id != nil {
+			r := store.Request{ID: string(id), From: from, At: now}
+			ok, err := h.Store.Claim(w, r.ID, r.From, r.At)
+			if errors.Is(err, store.ErrStopped) {
+				h.storeError(err)
+				return // shutting down
+			}
+			reply = h.decided(reply, &r, ok, err)
+		}
+		if len(reply) == 0 {
+			continue
+		}
+		reply = append(reply, '\n')
+		if _, err := c.Write(reply); err != nil {
+			h.Metrics.errWrite.Inc()
+			return
+		}
+		// Flush every reply: FlushIfDrained would hold this one back while
+		// the start of a next line sits in the buffer, until that line
+		// ends, which a client waiting for this reply never does.
+		if err := c.Flush(); err != nil {
+			h.Metrics.errWrite.Inc()
+			return
+		}
+	}
+}
+
+var msgBadRequest = []byte(proto.ErrorBadRequest + "\n")
+
+func (h *Handler) connEnded(c *netserve.Conn, err error) {
+	switch {
+	case errors.Is(err, netserve.ErrLineTooLong):
+		h.Metrics.tcpRequests.Inc()
+		h.Metrics.badReplied.Inc()
+		h.Idle.Touch(h.now())
+		c.Write(msgBadRequest)
+		c.CloseAbruptly()
+	case errors.Is(err, io.EOF), errors.Is(err, netserve.ErrServerClosed), errors.Is(err, netserve.ErrIdleTimeout):
+	case h.Log != nil:
+		h.Log.Debug("connection ended", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+	}
+}
+
+// addrPort returns the address of a TCP peer, or the zero AddrPort for
+// connections without one (net.Pipe).
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// TCPServer returns a netserve.Server configured from cfg.
+func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+	return &netserve.Server{
+		Handler:      h,
+		IdleTimeout:  cfg.ConnTimeout,
+		MaxLineBytes: MaxMessageBytes,
+		MaxConns:     cfg.MaxConns,
+		Log:          h.Log,
+		Metrics:      nm,
+	}
+}
+
+// UDPServer returns a netserve.PacketServer configured from cfg.
+func (h *Handler) UDPServer(cfg Config, nm *netserve.Metrics) *netserve.PacketServer {
+	return &netserve.PacketServer{
+		Handler:        h,
+		Readers:        cfg.UDPReaders,
+		MaxPacketBytes: MaxMessageBytes,
+		Log:            h.Log,
+		Metrics:        nm,
+	}
+}
