@@ -1,0 +1,393 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/socklab/socklab/services/kit/netserve"
+	"github.com/socklab/socklab/services/kit/nettest"
+	"github.com/socklab/socklab/services/moviedb/internal/ports"
+	"github.com/socklab/socklab/services/moviedb/internal/store"
+	"github.com/socklab/socklab/services/moviedb/proto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var update = flag.Bool("update", false, "rewrite the expected responses in testdata/")
+
+var testSeed = []proto.Movie{
+	{Title: "Alien", Year: 1979, Director: "Ridley Scott", Genres: []string{"Horror", "Sci-Fi"}, Runtime: 117, Rating: "R"},
+	{Title: "Aliens", Year: 1986, Director: "James Cameron", Genres: []string{"Action", "Sci-Fi"}, Runtime: 137, Rating: "R"},
+	{Title: "Amélie", Year: 2001, Director: "Jean-Pierre Jeunet", Genres: []string{"Comedy", "Romance"}, Runtime: 122, Rating: "R"},
+	{Title: "Zodiac", Year: 2007, Director: "David Fincher", Genres: []string{"Crime"}, Runtime: 157, Rating: "R"},
+}
+
+type fixture struct {
+	store   *store.Store
+	handler *Handler
+	reg     *prometheus.Registry
+}
+
+func newFixture(t testing.TB, opts store.Options) *fixture {
+	t.Helper()
+	if opts.Seed == nil {
+		opts.Seed = testSeed
+	}
+	st, _, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := prometheus.NewRegistry()
+	return &fixture{store: st, reg: reg, handler: &Handler{Store: st, Log: zap.NewNop(), Metrics: NewMetrics(reg, st)}}
+}
+
+// serve runs a real TCP server for f on loopback.
+func (f *fixture) serve(t testing.TB, cfg Config) string {
+	t.Helper()
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Second
+	}
+	return nettest.ServeTCP(t, f.handler.TCPServer(cfg, nil))
+}
+
+// exchange sends one raw request line on a new connection and returns the
+// response line; it fails the test unless the server then closes.
+func exchange(t *testing.T, addr, line string) string {
+	t.Helper()
+	c := nettest.DialLines(t, addr)
+	c.Send(line)
+	resp := c.ReadLine()
+	c.ExpectEOF()
+	return resp
+}
+
+// TestTranscript replays testdata/transcript.txt against a server seeded
+// with testSeed: each "> " line is a request on a new connection, the "< "
+// line after it the exact response. Run with -update to rewrite it.
+func TestTranscript(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	addr := f.serve(t, Config{})
+	path := "testdata/transcript.txt"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		req, ok := strings.CutPrefix(l, "> ")
+		if !ok {
+			out.WriteString(l + "\n") // comments and blank lines
+			continue
+		}
+		got := exchange(t, addr, req)
+		out.WriteString(l + "\n< " + got + "\n")
+		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "< ") {
+			i++
+			if want := lines[i][2:]; got != want && !*update {
+				t.Errorf("%s:%d: request %s\n got  %s\n want %s", path, i+1, req, got, want)
+			}
+		} else if !*update {
+			t.Errorf("%s:%d: no expected response after %s", path, i+1, req)
+		}
+	}
+	if *update {
+		os.WriteFile(path, []byte(out.String()), 0o644)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	addr := f.serve(t, Config{})
+	exchange(t, addr, `{"op":"get","title":"alien"}`)
+	exchange(t, addr, `{"op":"get","title":"Nope"}`)
+	exchange(t, addr, `{"op":"add","movie":{"title":"Heat","year":1995,"director":"Michael Mann"}}`)
+	exchange(t, addr, `nonsense`)
+	tests := []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{f.handler.Metrics.Requests.WithLabelValues("get"), 2},
+		{f.handler.Metrics.Requests.WithLabelValues("add"), 1},
+		{f.handler.Metrics.Requests.WithLabelValues("invalid"), 1},
+		{f.handler.Metrics.Errors.WithLabelValues("not_found"), 1},
+		{f.handler.Metrics.Errors.WithLabelValues("bad_request"), 1},
+	}
+	for i, tt := range tests {
+		if got := testutil.ToFloat64(tt.c); got != tt.want {
+			t.Errorf("%d: metric = %v, want %v", i, got, tt.want)
+		}
+	}
+	for op, want := range map[string]uint64{"get": 2, "add": 1, "all": 0} {
+		if got := latencyCount(t, f.reg, op); got != want {
+			t.Errorf("moviedb_request_seconds{op=%q} count = %d, want %d", op, got, want)
+		}
+	}
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(fmt.Sprintf(
+		"# HELP moviedb_movies Movies stored.\n# TYPE moviedb_movies gauge\nmoviedb_movies %d\n", len(testSeed)+1)),
+		"moviedb_movies"); err != nil {
+		t.Error(err)
+	}
+}
+
+func latencyCount(t *testing.T, reg *prometheus.Registry, op string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "moviedb_request_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "op" && lp.GetValue() == op {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	t.Fatalf("no moviedb_request_seconds{op=%q}", op)
+	return 0
+}
+
+func TestLineTooLong(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	addr := f.serve(t, Config{})
+	c := nettest.DialLines(t, addr)
+	long := `{"op":"get","title":"` + strings.Repeat("a", proto.MaxRequestBytes) + `"}`
+	go c.C.Write([]byte(long + "\n")) // the server stops reading half way
+	resp, err := proto.DecodeResponse([]byte(c.ReadLine()))
+	if err != nil || proto.ErrorCode(resp.Error) != proto.CodeTooLong {
+		t.Errorf("response to a long line = %+v, %v; want too_long", resp, err)
+	}
+}
+
+func TestRequestWithoutNewline(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	addr := f.serve(t, Config{})
+	c := nettest.DialLines(t, addr)
+	io.WriteString(c.C, `{"op":"get","title":"Alien"}`)
+	c.C.(*net.TCPConn).CloseWrite()
+	c.Expect(`{"ok":false,"error":{"code":"bad_request","message":"connection closed before the end of the request line; end it with \\n"}}`)
+	c.ExpectEOF()
+}
+
+// TestIdleTimeout checks, in virtual time, that a client that sends no
+// complete line gets a timeout error after IdleTimeout, not before.
+func TestIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, store.Options{})
+		srv := f.handler.TCPServer(Config{IdleTimeout: 3 * time.Second}, nil)
+		cli, conn := net.Pipe()
+		defer cli.Close()
+		go srv.ServeConn(conn)
+		io.WriteString(cli, `{"op":"get"`)
+		start := time.Now()
+		line, err := bufio.NewReader(cli).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited != 3*time.Second {
+			t.Errorf("timeout after %v, want 3s", waited)
+		}
+		if want := `{"ok":false,"error":{"code":"timeout","message":"no request line in time"}}` + "\n"; line != want {
+			t.Errorf("got %q, want %q", line, want)
+		}
+		f.store.Close()
+	})
+}
+
+func TestBusy(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	addr := f.serve(t, Config{MaxConns: 1})
+	hold := nettest.DialLines(t, addr) // occupies the one slot: it sends nothing
+	// The first connection may not be counted yet when the second arrives;
+	// a request on it proves it is being served.
+	_ = hold
+	deadline := time.Now().Add(nettest.Timeout)
+	for {
+		c := nettest.DialLines(t, addr)
+		c.Send(`{"op":"get","title":"Alien"}`)
+		resp, err := proto.DecodeResponse([]byte(c.ReadLine()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if proto.ErrorCode(resp.Error) == proto.CodeBusy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused as busy: last response %+v", resp)
+		}
+	}
+	hold.C.Close()
+}
+
+// TestConcurrentClients runs readers and writers at once on a durable
+// store: every write is acknowledged and visible after.
+func TestConcurrentClients(t *testing.T) {
+	f := newFixture(t, store.Options{Dir: t.TempDir()})
+	addr := f.serve(t, Config{})
+	ctx := context.Background()
+	const clients, each = 16, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*each*2)
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				title := fmt.Sprintf("Client %d film %d", c, i)
+				resp, err := proto.Do(ctx, nil, addr, proto.Request{Op: proto.OpAdd,
+					Movie: &proto.Movie{Title: title, Year: 2000, Director: "D", Genres: []string{}}})
+				if err != nil || !resp.OK {
+					errs <- fmt.Errorf("add %s: %+v, %v", title, resp, err)
+				}
+				resp, err = proto.Do(ctx, nil, addr, proto.Request{Op: proto.OpGet, Title: "alien"})
+				if err != nil || !resp.OK || resp.Movie.Title != "Alien" {
+					errs <- fmt.Errorf("get alien: %+v, %v", resp, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got, want := f.store.Len(), len(testSeed)+clients*each; got != want {
+		t.Errorf("stored %d movies, want %d", got, want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := Config{Ports: ports.MustParse("5000"), Seed: "builtin", IdleTimeout: time.Second}
+	tests := []struct {
+		give func(c *Config)
+		want string
+	}{
+		{func(c *Config) {}, ""},
+		{func(c *Config) { c.Repair = "truncate" }, ""},
+		{func(c *Config) { c.Repair = "yes" }, `repair "yes"`},
+		{func(c *Config) { c.Seed = "" }, "seed"},
+		{func(c *Config) { c.IdleTimeout = 0 }, "idle-timeout"},
+		{func(c *Config) { c.MaxConns = -1 }, "max-conns"},
+	}
+	for i, tt := range tests {
+		c := good
+		tt.give(&c)
+		err := c.Validate()
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%d: Validate() = %v, want %q", i, err, tt.want)
+		}
+	}
+}
+
+// FuzzServeConn feeds a request line to the real handler over net.Pipe,
+// whole and in two writes split anywhere, each on a fresh store: the two
+// responses must be equal, and always one valid response line.
+func FuzzServeConn(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"get","title":"alien"}`,
+		`{"op":"all","limit":2}`,
+		`{"op":"add","movie":{"title":"Heat","year":1995,"director":"Michael Mann"}}`,
+		`{"op":"edit","title":"Alien","set":{"runtime":116}}`,
+		`{"op":"edit","title":"Alien","set":{"title":"x"}}`,
+		`not json`,
+	} {
+		f.Add([]byte(s), uint16(len(s)/2))
+	}
+	f.Fuzz(func(t *testing.T, line []byte, split uint16) {
+		in := append(append([]byte{}, line...), '\n')
+		whole := serveOnce(t, [][]byte{in})
+		i := int(split) % len(in)
+		halves := serveOnce(t, [][]byte{in[:i], in[i:]})
+		if whole != halves {
+			t.Fatalf("input %q: whole -> %q, split at %d -> %q", in, whole, i, halves)
+		}
+		if whole == "" || !strings.HasSuffix(whole, "\n") || strings.Count(whole, "\n") != 1 {
+			t.Fatalf("input %q: response %q is not one line", in, whole)
+		}
+		if _, err := proto.DecodeResponse([]byte(whole[:len(whole)-1])); err != nil {
+			t.Fatalf("input %q: response %q: %v", in, whole, err)
+		}
+	})
+}
+
+func serveOnce(t *testing.T, writes [][]byte) string {
+	fx := newFixture(t, store.Options{})
+	srv := &netserve.Server{Handler: fx.handler, MaxLineBytes: proto.MaxRequestBytes, IdleTimeout: 5 * time.Second}
+	cli, conn := net.Pipe()
+	defer cli.Close()
+	go func() {
+		for _, w := range writes {
+			if _, err := cli.Write(w); err != nil {
+				return // the server answered and closed before reading it all
+			}
+		}
+	}()
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(cli)
+		got <- b
+	}()
+	srv.ServeConn(conn)
+	b := <-got
+	fx.store.Close()
+	return string(b)
+}
+
+func TestSeedMoviesLayers(t *testing.T) {
+	dir := t.TempDir()
+	over := dir + "/over.json"
+	os.WriteFile(over, []byte(`[
+{"title": "alien", "year": 1980, "director": "Ridley Scott", "genres": ["Horror"], "runtime": 117, "rating": "R"},
+{"title": "Lab Film", "year": 2026, "director": "The Lab", "genres": ["Drama"], "runtime": 90, "rating": "NR"}
+]
+`), 0o644)
+	tests := []struct {
+		seed      string
+		wantLen   int
+		wantAlien int // year of Alien, 0 when absent
+		wantErr   bool
+	}{
+		{"builtin", 520, 1979, false},
+		{"none", 0, 0, false},
+		{"builtin," + over, 521, 1980, false},
+		{"none," + over, 2, 1980, false},
+		{over + ",builtin", 521, 1979, false},
+		{"builtin," + dir + "/missing.json", 0, 0, true},
+	}
+	for _, tt := range tests {
+		movies, err := Config{Seed: tt.seed}.SeedMovies()
+		if (err != nil) != tt.wantErr {
+			t.Errorf("SeedMovies(%q) error = %v, want error %v", tt.seed, err, tt.wantErr)
+			continue
+		}
+		alien := 0
+		for _, m := range movies {
+			if strings.EqualFold(m.Title, "alien") {
+				alien = m.Year
+			}
+		}
+		if len(movies) != tt.wantLen || alien != tt.wantAlien {
+			t.Errorf("SeedMovies(%q) = %d movies, Alien year %d; want %d, %d", tt.seed, len(movies), alien, tt.wantLen, tt.wantAlien)
+		}
+	}
+}
