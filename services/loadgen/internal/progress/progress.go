@@ -1,0 +1,154 @@
+// Package progress shows a running load: a line every tick for people
+// (rewritten in place on a terminal) or as JSON for programs, and
+// Prometheus metrics with the same counters as the final summary for
+// anyone who scrapes the generator.
+package progress
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/socklab/socklab/services/kit/latency"
+	"github.com/socklab/socklab/services/loadgen/internal/engine"
+)
+
+// Printer writes progress lines.
+type Printer struct {
+	W io.Writer
+	// JSON selects one JSON object per line.
+	JSON bool
+	// Live rewrites a single line (for a terminal) instead of adding one
+	// per tick.
+	Live bool
+}
+
+// Line is a JSON progress line.
+type Line struct {
+	Elapsed   float64          `json:"elapsed_s"`
+	Interval  float64          `json:"interval_s"`
+	Rate      float64          `json:"rate"`
+	Requests  int64            `json:"requests"`
+	Successes int64            `json:"successes"`
+	Errors    map[string]int64 `json:"errors,omitempty"`
+	// Latency of the successes in the interval, in microseconds.
+	P50  int64 `json:"p50_us"`
+	P90  int64 `json:"p90_us"`
+	P99  int64 `json:"p99_us"`
+	Max  int64 `json:"max_us"`
+	Done bool  `json:"done,omitempty"`
+}
+
+// Print writes the line for p.
+func (pr *Printer) Print(p engine.Progress) {
+	rate := 0.0
+	if p.Interval > 0 {
+		rate = float64(p.Requests) / p.Interval.Seconds()
+	}
+	if pr.JSON {
+		b, _ := json.Marshal(Line{
+			Elapsed: round3(p.Elapsed.Seconds()), Interval: round3(p.Interval.Seconds()), Rate: round3(rate),
+			Requests: p.Total.Requests, Successes: p.Total.Successes, Errors: p.Total.Errors,
+			P50: p.Latency.P50.Microseconds(), P90: p.Latency.P90.Microseconds(),
+			P99: p.Latency.P99.Microseconds(), Max: p.Latency.Max.Microseconds(),
+			Done: p.Final,
+		})
+		pr.W.Write(append(b, '\n'))
+		return
+	}
+	if p.Final && !pr.Live {
+		return // the summary follows
+	}
+	errs := p.Total.Requests - p.Total.Successes
+	line := fmt.Sprintf("%6.1fs %9.0f req/s  total %d  ok %d  errors %d  %s",
+		p.Elapsed.Seconds(), rate, p.Total.Requests, p.Total.Successes, errs, short(p.Latency))
+	if pr.Live {
+		end := ""
+		if p.Final {
+			end = "\n"
+		}
+		fmt.Fprintf(pr.W, "\r\033[K%s%s", line, end)
+		return
+	}
+	fmt.Fprintln(pr.W, line)
+}
+
+func short(s latency.Summary) string {
+	if s.Count == 0 {
+		return "no answers"
+	}
+	return fmt.Sprintf("p50 %v  p99 %v  max %v", s.P50, s.P99, s.Max)
+}
+
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
+
+// Metrics exports a run's counters.
+type Metrics struct {
+	requests  *prometheus.CounterVec
+	successes *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+	latency   *prometheus.GaugeVec
+	elapsed   prometheus.Gauge
+	last      map[string]engine.Counts
+}
+
+// Quantiles are the latency quantiles exported.
+var quantiles = []struct {
+	label string
+	of    func(latency.Summary) time.Duration
+}{
+	{"0", func(s latency.Summary) time.Duration { return s.Min }},
+	{"0.5", func(s latency.Summary) time.Duration { return s.P50 }},
+	{"0.9", func(s latency.Summary) time.Duration { return s.P90 }},
+	{"0.99", func(s latency.Summary) time.Duration { return s.P99 }},
+	{"0.999", func(s latency.Summary) time.Duration { return s.P999 }},
+	{"1", func(s latency.Summary) time.Duration { return s.Max }},
+}
+
+// NewMetrics registers the loadgen metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "loadgen", Name: "requests_total", Help: "Requests finished, by scenario.",
+		}, []string{"scenario"}),
+		successes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "loadgen", Name: "successes_total", Help: "Requests answered rightly, by scenario.",
+		}, []string{"scenario"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "loadgen", Name: "errors_total", Help: "Failed requests, by scenario and kind (connect, timeout, loss, closed, wrong_reply, server_error, io, unsent).",
+		}, []string{"scenario", "kind"}),
+		latency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "loadgen", Name: "latency_seconds", Help: "Latency of successful requests since the start, by quantile (0 is the minimum, 1 the maximum); open-loop latency runs from when each request was due.",
+		}, []string{"quantile"}),
+		elapsed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "loadgen", Name: "elapsed_seconds", Help: "Time since the load started.",
+		}),
+		last: map[string]engine.Counts{},
+	}
+	reg.MustRegister(m.requests, m.successes, m.errors, m.latency, m.elapsed)
+	return m
+}
+
+// Update adds what happened since the last call.
+func (m *Metrics) Update(p engine.Progress) {
+	for _, part := range p.Parts {
+		prev := m.last[part.Name]
+		m.requests.WithLabelValues(part.Name).Add(float64(part.Requests - prev.Requests))
+		m.successes.WithLabelValues(part.Name).Add(float64(part.Successes - prev.Successes))
+		for kind, n := range part.Errors {
+			if d := n - prev.Errors[kind]; d > 0 {
+				m.errors.WithLabelValues(part.Name, kind).Add(float64(d))
+			}
+		}
+		m.last[part.Name] = part.Counts.Clone()
+	}
+	if p.Overall.Count > 0 {
+		for _, q := range quantiles {
+			m.latency.WithLabelValues(q.label).Set(q.of(p.Overall).Seconds())
+		}
+	}
+	m.elapsed.Set(p.Elapsed.Seconds())
+}
