@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/socklab/socklab/services/kit/nettest"
+	"github.com/socklab/socklab/services/kit/service"
+	"github.com/socklab/socklab/services/loadgen/internal/labtest"
+	"github.com/socklab/socklab/services/loadgen/internal/progress"
+	"github.com/socklab/socklab/services/loadgen/internal/result"
+	"github.com/socklab/socklab/services/loadgen/internal/scenario"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	labtest.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// environ is a clean environment for run: no LOADGEN_ variable of the
+// machine running the tests leaks in.
+var environ = []string{"LOG_FORMAT=json"}
+
+func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(t.Context(), args, environ, &out, &errb)
+	code = service.ExitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestHelp(t *testing.T) {
+	_, stderr, code := runCmd(t, "-h")
+	if code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+	for _, want := range []string{"usage: loadgen", "-rate", "$LOADGEN_RATE", "LOADGEN_TARGET_<SCENARIO>", "loadgen merge"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-h output lacks %q", want)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"-rate", "5", "-concurrency", "2"}, want: "not both"},
+		{args: []string{"-scenario", "nope"}, want: "no scenario"},
+		{args: []string{"-bogus"}, want: "flag provided but not defined"},
+		{args: []string{"extra"}, want: "unexpected arguments"},
+		{args: []string{"-duration", "-1s"}, want: "duration"},
+		{args: []string{"-scenario", "mix", "-mix", "autoreply-tcp=0"}, want: "weight"},
+		{args: []string{"merge"}, want: "no result files"},
+		{args: []string{"merge", "-x"}, want: "flag provided but not defined"},
+		{args: []string{"scenarios", "x"}, want: "no arguments"},
+	}
+	for _, tt := range tests {
+		_, stderr, code := runCmd(t, tt.args...)
+		if code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("loadgen %q: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	stdout, _, code := runCmd(t, "scenarios")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, name := range scenario.Names() {
+		if !strings.Contains(stdout, name) {
+			t.Errorf("scenarios lacks %s:\n%s", name, stdout)
+		}
+	}
+	if !strings.Contains(stdout, "LOADGEN_TARGET_MOVIEDB_GET") {
+		t.Errorf("scenarios does not name the target variables:\n%s", stdout)
+	}
+}
+
+func TestHealthcheckWithoutMetrics(t *testing.T) {
+	if _, stderr, code := runCmd(t, "healthcheck"); code != 0 {
+		t.Errorf("healthcheck without METRICS_ADDR: exit %d: %s", code, stderr)
+	}
+}
+
+// Two generators write results; merge reads them back as one report.
+func TestRunResultsAndMerge(t *testing.T) {
+	bin := labtest.Build(t, "autoreply", "autoreply-server")
+	addr := labtest.Start(t, bin, nil, "-addr", "127.0.0.1:0").Addr
+	dir := t.TempDir()
+
+	var results []*result.Result
+	for _, id := range []string{"gen-a", "gen-b"} {
+		stdout, stderr, code := runCmd(t, "-target", addr, "-requests", "300", "-concurrency", "3",
+			"-results", dir, "-id", id, "-json", "-progress", "50ms")
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", id, code, stderr)
+		}
+		// stdout is the result file itself.
+		r, err := result.Decode(strings.NewReader(stdout))
+		if err != nil {
+			t.Fatalf("%s: stdout is no result: %v\n%s", id, err, stdout)
+		}
+		file, err := result.ReadFile(filepath.Join(dir, id+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ID != id || file.ID != id || file.Requests != 300 || file.Successes != 300 || r.Latency != file.Latency {
+			t.Errorf("%s: result %+v, file %+v", id, r, file)
+		}
+		results = append(results, file)
+		// stderr holds JSON progress lines, the last one marked done.
+		var last progress.Line
+		lines := 0
+		sc := bufio.NewScanner(strings.NewReader(stderr))
+		for sc.Scan() {
+			var l progress.Line
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Interval > 0 {
+				last, lines = l, lines+1
+			}
+		}
+		if lines == 0 || !last.Done || last.Requests != 300 {
+			t.Errorf("%s: %d progress lines, last %+v; want the last one done at 300", id, lines, last)
+		}
+	}
+
+	stdout, stderr, code := runCmd(t, "merge", filepath.Join(dir, "gen-a.json"), filepath.Join(dir, "gen-b.json"))
+	if code != 0 {
+		t.Fatalf("merge: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"2 generators: gen-a, gen-b", "requests    600", "successes   600", "errors      0"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("merge output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// A directory stands for its *.json files.
+	if dirOut, stderr, code := runCmd(t, "merge", dir); code != 0 || dirOut != stdout {
+		t.Errorf("merge %s: exit %d (%s), output\n%s\nwant the same as naming the files:\n%s", dir, code, stderr, dirOut, stdout)
+	}
+	if _, stderr, code := runCmd(t, "merge", t.TempDir()); code != 1 || !strings.Contains(stderr, "no *.json") {
+		t.Errorf("merge of an empty directory: exit %d, %q", code, stderr)
+	}
+	stdout, _, code = runCmd(t, "merge", "-json", filepath.Join(dir, "gen-a.json"), filepath.Join(dir, "gen-b.json"))
+	m, err := result.Decode(strings.NewReader(stdout))
+	if code != 0 || err != nil {
+		t.Fatalf("merge -json: exit %d, %v", code, err)
+	}
+	want, _ := result.Merge(results...)
+	if m.Requests != 600 || m.Latency != want.Latency || m.Seconds != want.Seconds {
+		t.Errorf("merge -json = %+v, want %+v", m, want)
+	}
+
+	if _, stderr, code := runCmd(t, "merge", filepath.Join(dir, "missing.json")); code != 1 || !strings.Contains(stderr, "missing.json") {
+		t.Errorf("merge of a missing file: exit %d, %q", code, stderr)
+	}
+}
+
+func TestRunTextSummary(t *testing.T) {
+	bin := labtest.Build(t, "autoreply", "autoreply-server")
+	addr := labtest.Start(t, bin, nil, "-addr", "127.0.0.1:0").Addr
+	stdout, stderr, code := runCmd(t, "-scenario", "mix", "-mix", "autoreply-tcp=3,autoreply-udp=1",
+		"-target", "autoreply-tcp="+addr+" autoreply-udp="+addr, "-rate", "400", "-connections", "2",
+		"-requests", "200", "-progress", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"mix: open loop at 400 req/s over 2 connections", "requests    200", "successes   200",
+		"lost        0 (0.000% of datagram requests)", "autoreply-tcp", "150", "autoreply-udp", "p99.9"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "req/s  total") {
+		t.Errorf("no human progress line on stderr:\n%s", stderr)
+	}
+}
+
+// A run where nothing succeeds says so with exit status 1.
+func TestRunNothingSucceeds(t *testing.T) {
+	ln := nettest.ListenTCP(t)
+	addr := ln.Addr().String()
+	ln.Close()
+	stdout, stderr, code := runCmd(t, "-target", addr, "-requests", "5", "-progress", "0")
+	if code != 1 || !strings.Contains(stderr, "no request succeeded (connect)") || !strings.Contains(stdout, "connect 5") {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+}
+
+// The metrics endpoint serves the run's counters while it runs.
+func TestMetrics(t *testing.T) {
+	bin := labtest.Build(t, "autoreply", "autoreply-server")
+	addr := labtest.Start(t, bin, nil, "-addr", "127.0.0.1:0").Addr
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		env := append([]string{"METRICS_ADDR=127.0.0.1:0"}, environ...)
+		done <- run(t.Context(), []string{"-target", addr, "-rate", "200", "-duration", "3s", "-progress", "50ms"}, env, io.Discard, pw)
+		pw.Close()
+	}()
+	metricsAddr, _ := nettest.WaitLog(t, pr, "metrics")["addr"].(string)
+	var body string
+	deadline := time.Now().Add(nettest.Timeout)
+	for !strings.Contains(body, `loadgen_successes_total{scenario="autoreply-tcp"}`) || !strings.Contains(body, `loadgen_latency_seconds{quantile="0.99"}`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no loadgen counters in /metrics:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		t.Error("metrics still served after the run")
+	}
+}
