@@ -55,8 +55,23 @@ func checkReply(t *testing.T, line string, msg []byte) {
 	}
 }
 
+// stop shuts srv down and waits for its handlers to return. The handler
+// counts a message after handing its reply to the socket, so a client that
+// has read the reply may still see the count without it; once Shutdown has
+// returned, every count is final.
+func stop(t *testing.T, srv interface{ Shutdown(context.Context) error }) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
 func TestTCPReplies(t *testing.T) {
-	addr, h := startTCP(t, defaults())
+	h := newHandler(t)
+	srv := h.TCPServer(defaults(), nil)
+	addr := nettest.ServeTCP(t, srv)
 	c := nettest.DialLines(t, addr)
 	msgs := []string{"hello", "", "with spaces  and\ttabs", strings.Repeat("long ", 40), "\x00\x01\xfe\xff binary", "é ü"}
 	for _, m := range msgs {
@@ -66,6 +81,7 @@ func TestTCPReplies(t *testing.T) {
 	// A "\r\n" end is not part of the message.
 	io.WriteString(c.C, "crlf\r\n")
 	checkReply(t, c.ReadLine(), []byte("crlf"))
+	stop(t, srv)
 	if got := testutil.ToFloat64(h.Metrics.Messages.WithLabelValues("tcp")); got != float64(len(msgs)+1) {
 		t.Errorf("tcp messages counted = %v, want %d", got, len(msgs)+1)
 	}
@@ -221,7 +237,8 @@ func TestTCPShutdownWithConnections(t *testing.T) {
 
 func TestUDP(t *testing.T) {
 	h := newHandler(t)
-	addr := nettest.ServeUDP(t, h.UDPServer(defaults(), nil))
+	srv := h.UDPServer(defaults(), nil)
+	addr := nettest.ServeUDP(t, srv)
 	c := nettest.Dial(t, "udp", addr)
 	buf := make([]byte, 70000)
 	for _, msg := range [][]byte{[]byte("hello"), {}, []byte("line\n"), bytes.Repeat([]byte{0xff}, netserve.MaxDatagram)} {
@@ -238,6 +255,7 @@ func TestUDP(t *testing.T) {
 		}
 		checkReply(t, string(buf[:n]), msg)
 	}
+	stop(t, srv)
 	if got := testutil.ToFloat64(h.Metrics.Messages.WithLabelValues("udp")); got != 4 {
 		t.Errorf("udp messages counted = %v, want 4", got)
 	}
