@@ -28,10 +28,14 @@ func TestCommonToolsAsClients(t *testing.T) {
 		want  []string // the messages, in reply order
 	}{
 		{"nc tcp", "nc", []string{"-N", tcpHost, tcpPort}, "hello\nworld\r\n", []string{"hello", "world"}},
-		{"nc udp", "nc", []string{"-u", "-w1", udpHost, udpPort}, "datagram\n", []string{"datagram\n"}},
-		{"socat tcp", "socat", []string{"-t1", "-", "TCP:" + tcp}, "via socat\n", []string{"via socat"}},
-		{"socat udp", "socat", []string{"-t1", "-", "UDP:" + udp}, "udp via socat", []string{"udp via socat"}},
+		{"nc udp", "nc", []string{"-u", "-w10", udpHost, udpPort}, "datagram\n", []string{"datagram\n"}},
+		{"socat tcp", "socat", []string{"-t10", "-", "TCP:" + tcp}, "via socat\n", []string{"via socat"}},
+		{"socat udp", "socat", []string{"-t10", "-", "UDP:" + udp}, "udp via socat", []string{"udp via socat"}},
 	}
+	// Over UDP the tools cannot tell the last reply from a pause: they quit
+	// after their idle time (-w, -t) with no answer. That time is long so
+	// that a slow reply on a loaded machine still counts, and the tool is
+	// stopped as soon as every expected reply has been printed.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path, err := exec.LookPath(tt.tool)
@@ -43,7 +47,7 @@ func TestCommonToolsAsClients(t *testing.T) {
 			cmd := exec.CommandContext(ctx, path, tt.args...)
 			cmd.Stdin = strings.NewReader(tt.input)
 			var out bytes.Buffer
-			cmd.Stdout = &out
+			cmd.Stdout = &stopWhenAnswered{out: &out, n: len(tt.want), stop: cancel}
 			cmd.WaitDelay = time.Second
 			if err := cmd.Run(); err != nil && out.Len() == 0 {
 				t.Fatalf("%s %q: %v", tt.tool, tt.args, err)
@@ -60,4 +64,28 @@ func TestCommonToolsAsClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stopWhenAnswered collects a tool's output in out and calls stop once out
+// holds n well-formed reply lines (the last one may lack its "\n": a UDP
+// reply has none). Whether they answer the right messages is checked after.
+type stopWhenAnswered struct {
+	out  *bytes.Buffer
+	n    int
+	stop func()
+}
+
+func (w *stopWhenAnswered) Write(p []byte) (int, error) {
+	w.out.Write(p)
+	lines := strings.Split(strings.TrimSuffix(w.out.String(), "\n"), "\n")
+	if len(lines) < w.n {
+		return len(p), nil
+	}
+	for _, l := range lines {
+		if _, err := proto.Parse([]byte(l)); err != nil {
+			return len(p), nil
+		}
+	}
+	w.stop()
+	return len(p), nil
 }
