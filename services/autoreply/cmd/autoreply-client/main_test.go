@@ -27,13 +27,17 @@ func startServer(t *testing.T) (tcpAddr, udpAddr string) {
 	return nettest.ServeTCP(t, h.TCPServer(cfg, nil)), nettest.ServeUDP(t, h.UDPServer(cfg, nil))
 }
 
+// replyTimeout replaces the client's default wait for a reply (2s) where
+// every reply must come: on a loaded machine under -race one can be late.
+var replyTimeout = nettest.Timeout.String()
+
 var summaryRE = regexp.MustCompile(`(?m)^sent=50 replied=50 lost=0 errors=0\nrtt min/p50/p90/p99/max = \S+/\S+/\S+/\S+/\S+$`)
 
 func TestClientAgainstServer(t *testing.T) {
 	tcp, udp := startServer(t)
 	for _, tc := range []struct{ proto, addr string }{{"tcp", tcp}, {"udp", udp}} {
 		var out bytes.Buffer
-		args := []string{"-protocol", tc.proto, "-server", tc.addr, "-count", "50", "-interval", "0", "-min-len", "0", "-max-len", "100", "-seed", "42"}
+		args := []string{"-protocol", tc.proto, "-server", tc.addr, "-count", "50", "-interval", "0", "-min-len", "0", "-max-len", "100", "-seed", "42", "-timeout", replyTimeout}
 		if err := run(context.Background(), args, nil, &out, io.Discard); err != nil {
 			t.Fatalf("%s: run = %v\n%s", tc.proto, err, out.String())
 		}
@@ -50,7 +54,7 @@ func TestClientSeedRepeats(t *testing.T) {
 	tcp, _ := startServer(t)
 	sent := func() string {
 		var out bytes.Buffer
-		run(context.Background(), []string{"-server", tcp, "-count", "5", "-interval", "0", "-seed", "7"}, nil, &out, io.Discard)
+		run(context.Background(), []string{"-server", tcp, "-count", "5", "-interval", "0", "-seed", "7", "-timeout", replyTimeout}, nil, &out, io.Discard)
 		var lines []string
 		for _, l := range strings.Split(out.String(), "\n") {
 			if strings.HasPrefix(l, "-> ") {
@@ -87,7 +91,7 @@ func TestClientWrongReply(t *testing.T) {
 	})}
 	addr := nettest.ServeTCP(t, srv)
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-server", addr, "-count", "1", "-min-len", "10", "-max-len", "10"}, nil, &out, io.Discard)
+	err := run(context.Background(), []string{"-server", addr, "-count", "1", "-min-len", "10", "-max-len", "10", "-timeout", replyTimeout}, nil, &out, io.Discard)
 	if err == nil || !strings.Contains(out.String(), "does not match") || !strings.Contains(out.String(), "errors=1") {
 		t.Errorf("wrong reply: %v\n%s", err, out.String())
 	}
@@ -122,7 +126,7 @@ func TestClientCountZeroStopsOnInterrupt(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-server", tcp, "-count", "0", "-interval", "1ms"}, nil, pw, io.Discard)
+		done <- run(ctx, []string{"-server", tcp, "-count", "0", "-interval", "1ms", "-timeout", replyTimeout}, nil, pw, io.Discard)
 		pw.Close()
 	}()
 	// Interrupt once a few replies have been printed.
