@@ -345,15 +345,16 @@ func TestServerBusy(t *testing.T) {
 	a.Send("QUIT")
 	a.Expect(proto.ByeReply)
 	a.ExpectEOF()
-	// The slot frees once a's handler has returned, just after its close:
-	// retry for a bounded time.
-	for i := 0; ; i++ {
+	// The slot frees once a's handler has returned, after its close (which
+	// waits up to 100ms for a to close its side): retry for a bounded time.
+	deadline := time.Now().Add(nettest.Timeout)
+	for {
 		d := nettest.DialLines(t, addr)
 		line := d.ReadLine()
 		if line == proto.DefaultBanner {
 			break
 		}
-		if line != "ERROR SERVER_BUSY" || i == 500 {
+		if line != "ERROR SERVER_BUSY" || time.Now().After(deadline) {
 			t.Fatalf("after a client left: got %q", line)
 		}
 		d.C.Close()
