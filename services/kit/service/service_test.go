@@ -107,7 +107,9 @@ func TestJobStoppedByShutdown(t *testing.T) {
 		return jctx.Err()
 	})
 	done := make(chan error, 1)
-	go func() { done <- service.Run(ctx, zap.NewNop(), time.Second, job) }()
+	// The shutdown timeout bounds the wait for the job to return after its
+	// context ends, which must not expire: not a second on a loaded machine.
+	go func() { done <- service.Run(ctx, zap.NewNop(), 10*time.Second, job) }()
 	<-started
 	cancel()
 	if err := <-done; err != nil {
