@@ -88,9 +88,12 @@ func TestAutoreplyUDPLoss(t *testing.T) {
 		}
 		return gen.Append(nil, time.Now(), d)
 	})
+	// The timeout must pass for every dropped datagram and never for an
+	// answered one, so it is long enough for a loaded machine; one worker
+	// per request waits out the ten losses at once, not one after another.
 	o := opts(addr)
-	o.Timeout = 50 * time.Millisecond
-	st := run(t, "autoreply-udp", o, engine.Config{Workers: 1, Requests: 20})
+	o.Timeout = 2 * time.Second
+	st := run(t, "autoreply-udp", o, engine.Config{Workers: 20, Requests: 20})
 	if st.Total.Successes != 10 || st.Total.Errors[engine.KindLoss] != 10 {
 		t.Errorf("counts = %+v, want 10 successes and 10 lost", st.Total)
 	}
