@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -212,9 +213,13 @@ func TestMetrics(t *testing.T) {
 	addr := labtest.Start(t, bin, nil, "-addr", "127.0.0.1:0").Addr
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	// The run lasts until the test has seen the counters, then is
+	// interrupted: a fixed duration would race with the polling below.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	go func() {
 		env := append([]string{"METRICS_ADDR=127.0.0.1:0"}, environ...)
-		done <- run(t.Context(), []string{"-target", addr, "-rate", "200", "-duration", "3s", "-progress", "50ms"}, env, io.Discard, pw)
+		done <- run(ctx, []string{"-target", addr, "-rate", "200", "-duration", "1h", "-progress", "50ms"}, env, io.Discard, pw)
 		pw.Close()
 	}()
 	metricsAddr, _ := nettest.WaitLog(t, pr, "metrics")["addr"].(string)
@@ -233,6 +238,7 @@ func TestMetrics(t *testing.T) {
 		resp.Body.Close()
 		body = string(b)
 	}
+	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
