@@ -36,6 +36,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// answerTimeout replaces the 2s default -timeout in runs that must have no
+// error: a reply later than that on a loaded machine would be a timeout (a
+// loss over UDP) and fail the test.
+var answerTimeout = nettest.Timeout.String()
+
 // environ is a clean environment for run: no LOADGEN_ variable of the
 // machine running the tests leaks in.
 var environ = []string{"LOG_FORMAT=json"}
@@ -113,7 +118,7 @@ func TestRunResultsAndMerge(t *testing.T) {
 	var results []*result.Result
 	for _, id := range []string{"gen-a", "gen-b"} {
 		stdout, stderr, code := runCmd(t, "-target", addr, "-requests", "300", "-concurrency", "3",
-			"-results", dir, "-id", id, "-json", "-progress", "50ms")
+			"-results", dir, "-id", id, "-json", "-progress", "50ms", "-timeout", answerTimeout)
 		if code != 0 {
 			t.Fatalf("%s: exit %d\n%s", id, code, stderr)
 		}
@@ -181,7 +186,7 @@ func TestRunTextSummary(t *testing.T) {
 	addr := labtest.Start(t, bin, nil, "-addr", "127.0.0.1:0").Addr
 	stdout, stderr, code := runCmd(t, "-scenario", "mix", "-mix", "autoreply-tcp=3,autoreply-udp=1",
 		"-target", "autoreply-tcp="+addr+" autoreply-udp="+addr, "-rate", "400", "-connections", "2",
-		"-requests", "200", "-progress", "100ms")
+		"-requests", "200", "-progress", "100ms", "-timeout", answerTimeout)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
