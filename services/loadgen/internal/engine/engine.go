@@ -448,7 +448,14 @@ func (r *run) collector(stop <-chan struct{}) {
 		case <-t.C:
 			r.collect(time.Now(), false)
 		case <-stop:
-			r.collect(r.end, true)
+			// A tick may have fired between the end of the last worker
+			// and stop, and been reported at a later time than r.end:
+			// the final report must not go back in time before it.
+			end := r.end
+			if end.Before(r.last) {
+				end = r.last
+			}
+			r.collect(end, true)
 			return
 		}
 	}
