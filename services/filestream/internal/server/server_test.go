@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -250,28 +251,46 @@ func stream(t *testing.T, interval time.Duration, count uint32, size uint16) fun
 func TestStream(t *testing.T) {
 	ts := start(t, nil)
 	const count, interval = 30, 2 * time.Millisecond
+	// A stall of a loaded machine (a descheduled sender) can delay packet
+	// 0, after which the overdue packets leave at once, early relative to
+	// it, or delay the packets after it by more than the tolerance. Either
+	// makes a correct schedule look wrong, never a wrong one (unpaced,
+	// drifting, too slow) right; so the timing must hold on one of a few
+	// streams, and the packet counts on every one.
+	const attempts = 5
 	for _, p := range protocols {
 		for _, size := range []uint16{0, 1200} {
 			s := dial(t, p, ts.addr(p), nettest.Timeout)
-			res, err := s.Stream(t.Context(), client.StreamParams{Interval: interval, Count: count, Size: size})
-			if err != nil {
-				t.Fatalf("%s Stream: %v", p, err)
-			}
-			if res.Packets.Received != count || res.Packets.Lost != 0 || res.Packets.Duplicates != 0 {
-				t.Errorf("%s size %d: %v", p, size, res.Packets)
-			}
-			// Send times relative to packet 0, which may itself have left a
-			// little late: the schedule holds within a loaded machine's
-			// tolerance and does not drift (exact timing is tested on a
-			// fake clock in TestStreamExact).
-			for i := 1; i < count; i++ {
-				want := time.Duration(i) * interval
-				if got := res.Sent[i]; got < want-10*time.Millisecond || got > want+250*time.Millisecond {
-					t.Errorf("%s: packet %d sent %v after the first, want about %v", p, i, got, want)
+			var off []string
+			for attempt := range attempts {
+				res, err := s.Stream(t.Context(), client.StreamParams{Interval: interval, Count: count, Size: size})
+				if err != nil {
+					t.Fatalf("%s Stream: %v", p, err)
 				}
+				if res.Packets.Received != count || res.Packets.Lost != 0 || res.Packets.Duplicates != 0 {
+					t.Errorf("%s size %d: %v", p, size, res.Packets)
+				}
+				if p == "tcp" && !res.EndSeen {
+					t.Errorf("tcp stream without END")
+				}
+				// Send times relative to packet 0, which may itself have left a
+				// little late: the schedule holds within a loaded machine's
+				// tolerance and does not drift (exact timing is tested on a
+				// fake clock in TestStreamExact).
+				off = off[:0]
+				for i := 1; i < count; i++ {
+					want := time.Duration(i) * interval
+					if got := res.Sent[i]; got < want-10*time.Millisecond || got > want+250*time.Millisecond {
+						off = append(off, fmt.Sprintf("%s: packet %d sent %v after the first, want about %v", p, i, got, want))
+					}
+				}
+				if len(off) == 0 {
+					break
+				}
+				t.Logf("%s size %d, stream %d of %d off schedule (%d packets, first: %s)", p, size, attempt+1, attempts, len(off), off[0])
 			}
-			if p == "tcp" && !res.EndSeen {
-				t.Errorf("tcp stream without END")
+			for _, o := range off {
+				t.Error(o)
 			}
 		}
 	}
