@@ -112,7 +112,9 @@ func TestFleetSession(t *testing.T) {
 	down := downServer(t)
 	addrs := map[string]string{s1.addr: "s1", s2.addr: "s2", s3.addr: "s3", down: "down"}
 	up := []string{"MOVIEDB_SERVERS=" + s1.addr + "," + s2.addr + "," + s3.addr, "MOVIEDB_SERVERS_FILE=" + t.TempDir() + "/none.json"}
-	withDown := []string{"MOVIEDB_SERVERS=" + s1.addr + "," + s2.addr + "," + s3.addr + "," + down, "MOVIEDB_TIMEOUT=1s",
+	// down refuses at once: no step waits for the timeout, which must not
+	// expire for a live server's fsynced add on a loaded machine.
+	withDown := []string{"MOVIEDB_SERVERS=" + s1.addr + "," + s2.addr + "," + s3.addr + "," + down, "MOVIEDB_TIMEOUT=" + nettest.Timeout.String(),
 		"MOVIEDB_SERVERS_FILE=" + t.TempDir() + "/none.json"}
 	steps := []struct {
 		env      []string
