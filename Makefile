@@ -82,9 +82,9 @@ load:
 	@SOCKLAB_BINARIES=prebuilt $(COMPOSE) up -d --wait --scale loadgen=$(N)
 	@$(COMPOSE) ps loadgen
 
-## results: merge the load generators' result files into one report
+## results: merge the load generators' result files into one report (SINCE=10m: recent rounds only)
 results:
-	@docker run --rm -v socklab_results:/results:ro --entrypoint /app socklab/loadgen:dev merge /results
+	@docker run --rm -v socklab_results:/results:ro --entrypoint /app socklab/loadgen:dev merge $(if $(SINCE),-since $(SINCE)) /results
 
 ## capture: record the socklab0 bridge into ./captures (make down stops it)
 capture:

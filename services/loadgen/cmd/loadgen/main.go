@@ -42,7 +42,8 @@ import (
 )
 
 const usage = `usage: loadgen [flags]                   run a load and print its summary
-       loadgen merge [-json] FILE...      combine result files into one report
+       loadgen merge [-json] [-since D] FILE|DIR...
+                                         combine result files into one report
        loadgen scenarios                  list the scenarios and their targets
        loadgen healthcheck                probe METRICS_ADDR (exit 0 when it answers or is unset)
 
@@ -187,20 +188,26 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-const mergeUsage = `usage: loadgen merge [-json] FILE|DIR...
+const mergeUsage = `usage: loadgen merge [-json] [-since DURATION] FILE|DIR...
 
 Combines result files (written with -results) into the report one generator
 doing all their requests would have printed: counters add up, latency
 histograms merge, throughput is over the union of the times they ran. A
 directory stands for every *.json file in it (a container has no shell to
-expand results/*.json).`
+expand results/*.json). -since 10m keeps only the results of runs that ended
+in the last 10 minutes, leaving out generators that were scaled away; what
+it leaves out is listed on stderr.`
 
 func runMerge(args []string, stdout, stderr io.Writer) error {
 	set := config.NewSet("loadgen merge", mergeUsage, nil, stderr)
 	asJSON := set.FlagSet().Bool("json", false, "print the merged result as JSON (a result file itself)")
+	since := set.FlagSet().Duration("since", 0, "only results of runs that ended within this long before now (0: all)")
 	files, err := set.Parse(args)
 	if err != nil {
 		return service.Usage(err)
+	}
+	if *since < 0 {
+		return service.Usage(fmt.Errorf("merge: -since %v is negative", *since))
 	}
 	if len(files) == 0 {
 		return service.Usage(errors.New("merge: no result files given"))
@@ -215,7 +222,15 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if *since > 0 && time.Since(r.End) > *since {
+			fmt.Fprintf(stderr, "merge: leaving out %s (%s): it ended %s, more than %v ago\n",
+				f, r.ID, r.End.UTC().Format(time.RFC3339), *since)
+			continue
+		}
 		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return fmt.Errorf("merge: no result ended within the last %v", *since)
 	}
 	m, err := result.Merge(rs...)
 	if err != nil {

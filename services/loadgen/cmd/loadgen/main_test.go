@@ -158,6 +158,7 @@ func TestRunResultsAndMerge(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("merge: exit %d\n%s", code, stderr)
 	}
+	report := stdout
 	for _, want := range []string{"2 generators: gen-a, gen-b", "requests    600", "successes   600", "errors      0"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("merge output lacks %q:\n%s", want, stdout)
@@ -182,6 +183,31 @@ func TestRunResultsAndMerge(t *testing.T) {
 
 	if _, stderr, code := runCmd(t, "merge", filepath.Join(dir, "missing.json")); code != 1 || !strings.Contains(stderr, "missing.json") {
 		t.Errorf("merge of a missing file: exit %d, %q", code, stderr)
+	}
+
+	// -since leaves out a generator whose last run ended long ago (one
+	// scaled away), and says so.
+	old := *results[0]
+	old.ID, old.Start, old.End = "gen-old", old.Start.Add(-time.Hour), old.End.Add(-time.Hour)
+	var buf bytes.Buffer
+	if err := old.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "gen-old.json"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if all, _, code := runCmd(t, "merge", dir); code != 0 || !strings.Contains(all, "3 generators: gen-a, gen-b, gen-old") {
+		t.Errorf("merge without -since: exit %d, want all 3 generators:\n%s", code, all)
+	}
+	recent, stderr, code := runCmd(t, "merge", "-since", "10m", dir)
+	if code != 0 || recent != report || !strings.Contains(stderr, "leaving out") || !strings.Contains(stderr, "gen-old") {
+		t.Errorf("merge -since 10m: exit %d, stderr %q, output\n%s\nwant the report of gen-a and gen-b:\n%s", code, stderr, recent, report)
+	}
+	if _, stderr, code := runCmd(t, "merge", "-since", "10m", filepath.Join(dir, "gen-old.json")); code != 1 || !strings.Contains(stderr, "no result ended within") {
+		t.Errorf("merge -since of only an old result: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := runCmd(t, "merge", "-since", "-1m", dir); code != 2 || !strings.Contains(stderr, "negative") {
+		t.Errorf("merge -since -1m: exit %d, %q", code, stderr)
 	}
 }
 
