@@ -16,6 +16,7 @@ import (
 	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/moviedb/data"
+	"github.com/socklab/socklab/services/moviedb/internal/ports"
 	"github.com/socklab/socklab/services/moviedb/internal/server"
 	"github.com/socklab/socklab/services/moviedb/internal/store"
 	"github.com/socklab/socklab/services/moviedb/proto"
@@ -26,7 +27,8 @@ import (
 // to a single server (taking turns), timing both; for reference it also
 // asks the N servers one after another. It reports the fan-out's p50, the
 // p50 of the slowest single server, their ratio (target: at most 1.2), the
-// sequential p50, and fan-outs per second.
+// sequential p50, fan-outs per second, and the CPU time (client and servers
+// together) per exchange.
 func BenchmarkFanout(b *testing.B) {
 	seed := data.Builtin()
 	for _, delay := range []time.Duration{0, time.Millisecond} {
@@ -59,7 +61,30 @@ func benchServer(b *testing.B, seed []proto.Movie, delay time.Duration) string {
 			h.ServeConn(ctx, c)
 		})
 	}
-	return nettest.ServeTCP(b, srv)
+	return serveTCP(b, srv)
+}
+
+// serveTCP runs srv on loopback on a listener from ports.Listen, as
+// moviedb-server does (no TCP keep-alive), until the test ends.
+func serveTCP(t testing.TB, srv *netserve.Server) string {
+	t.Helper()
+	ln, err := ports.Listen("127.0.0.1", ports.MustParse("0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, netserve.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 func benchFanout(b *testing.B, addrs []string) {
@@ -74,6 +99,7 @@ func benchFanout(b *testing.B, addrs []string) {
 	}
 	b.ReportAllocs()
 	var fanTime time.Duration
+	cpu0 := cpuTime(b)
 	for i := 0; b.Loop(); i++ {
 		start := time.Now()
 		for _, a := range f.Ask(ctx, req) {
@@ -102,6 +128,9 @@ func benchFanout(b *testing.B, addrs []string) {
 		}
 		single[s].Record(time.Since(start))
 	}
+	// Each iteration makes 2n+1 exchanges: the fan-out, the sequential
+	// pass and the single one.
+	cpuPer := float64((cpuTime(b) - cpu0).Microseconds()) / float64(b.N*(2*n+1))
 	var slowest time.Duration
 	for _, r := range single {
 		if r.Count() > 0 {
@@ -116,12 +145,25 @@ func benchFanout(b *testing.B, addrs []string) {
 		b.ReportMetric(float64(p50)/float64(slowest), "p50-ratio")
 	}
 	b.ReportMetric(float64(fan.Count())/fanTime.Seconds(), "ops/s")
+	b.ReportMetric(cpuPer, "cpu-µs/exchange")
+}
+
+// cpuTime returns the CPU time (user and system) the process has used so
+// far: clients and servers together, since all run here. Per exchange it is
+// steadier than wall time on a shared machine, which other work only slows.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchDialer closes with RST (linger 0), so that thousands of exchanges
-// leave no TIME_WAIT sockets to slow the connects of later benchmarks.
+// leave no TIME_WAIT sockets to slow the connects of later benchmarks, and
+// like proto.Do's default dialer turns TCP keep-alive off.
 func benchDialer() *net.Dialer {
-	return &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	return &net.Dialer{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})

@@ -29,7 +29,8 @@ type Fleet struct {
 	// Timeout bounds each exchange with each server; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
-	// Dialer connects; nil means a zero net.Dialer.
+	// Dialer connects; nil means a net.Dialer without TCP
+	// keep-alive (see proto.Do).
 	Dialer *net.Dialer
 }
 

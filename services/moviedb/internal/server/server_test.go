@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,7 +64,30 @@ func (f *fixture) serve(t testing.TB, cfg Config) string {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Second
 	}
-	return nettest.ServeTCP(t, f.handler.TCPServer(cfg, nil))
+	return serveTCP(t, f.handler.TCPServer(cfg, nil))
+}
+
+// serveTCP runs srv on loopback on a listener from ports.Listen, as
+// moviedb-server does (no TCP keep-alive), until the test ends.
+func serveTCP(t testing.TB, srv *netserve.Server) string {
+	t.Helper()
+	ln, err := ports.Listen("127.0.0.1", ports.MustParse("0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, netserve.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 // exchange sends one raw request line on a new connection and returns the
