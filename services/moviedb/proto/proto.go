@@ -392,25 +392,6 @@ func checkText(name, s string, max int, required bool) error {
 	return nil
 }
 
-// AppendRequest appends r as one line, with its "\n", to dst.
-func AppendRequest(dst []byte, r Request) []byte { return appendLine(dst, r) }
-
-// AppendResponse appends r as one line, with its "\n", to dst.
-func AppendResponse(dst []byte, r Response) []byte { return appendLine(dst, r) }
-
-func appendLine(dst []byte, v any) []byte {
-	// A bytes.Buffer over dst: json.Encoder writes straight into it, without
-	// HTML escaping ("<" stays "<", readable in a capture).
-	buf := bytes.NewBuffer(dst)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// Only unsupported types fail, and these types have none.
-		panic("proto: encode: " + err.Error())
-	}
-	return buf.Bytes()
-}
-
 // DecodeResponse parses one response line (without its line end). It
 // checks the shape (ok with error, or not ok without) but trusts the values.
 func DecodeResponse(line []byte) (Response, error) {
