@@ -180,7 +180,9 @@ func DecodeRequest(line []byte) (Request, error) {
 		// encoding/json would turn bad bytes into U+FFFD: a different key.
 		return req, Errorf(CodeBadRequest, "request is not valid UTF-8")
 	}
-	if err := decodeStrict(line, &req); err != nil {
+	if r, ok := fastGet(bytes.TrimSpace(line)); ok {
+		req = r
+	} else if err := decodeStrict(line, &req); err != nil {
 		return Request{}, Errorf(CodeBadRequest, "%v", err)
 	}
 	if err := req.Validate(); err != nil {
@@ -403,12 +405,10 @@ func DecodeResponse(line []byte) (Response, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return r, errors.New("response is not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&r); err != nil {
-		return Response{}, fmt.Errorf("response: invalid JSON: %s", cleanJSONError(err))
-	}
-	if dec.More() {
-		return Response{}, errors.New("response: data after the JSON object")
+	if fr, ok := fastResponse(b); ok {
+		r = fr
+	} else if err := decodeJSONResponse(b, &r); err != nil {
+		return Response{}, err
 	}
 	switch {
 	case r.OK && r.Error != nil:
@@ -419,6 +419,17 @@ func DecodeResponse(line []byte) (Response, error) {
 		return Response{}, errors.New("response: error without a code")
 	}
 	return r, nil
+}
+
+func decodeJSONResponse(b []byte, r *Response) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(r); err != nil {
+		return fmt.Errorf("response: invalid JSON: %s", cleanJSONError(err))
+	}
+	if dec.More() {
+		return errors.New("response: data after the JSON object")
+	}
+	return nil
 }
 
 // ErrResponseTooLong is returned by ReadResponse for a line longer than
