@@ -215,6 +215,24 @@ func TestRequestWithoutNewline(t *testing.T) {
 	c.ExpectEOF()
 }
 
+// TestCloseAfterResponse checks that the server ends an exchange with FIN,
+// never RST, including when the client sent bytes after its line (they are
+// ignored), so that the client reads the whole response and then io.EOF.
+func TestCloseAfterResponse(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	addr := f.serve(t, Config{})
+	want := `{"ok":true,"movie":{"title":"Alien","year":1979,"director":"Ridley Scott","genres":["Horror","Sci-Fi"],"runtime":117,"rating":"R"}}`
+	for _, extra := range []string{"", "more bytes\n", `{"op":"get","title":"Zodiac"}` + "\n"} {
+		c := nettest.DialLines(t, addr)
+		io.WriteString(c.C, `{"op":"get","title":"alien"}`+"\n"+extra)
+		c.Expect(want)
+		c.C.SetReadDeadline(time.Now().Add(nettest.Timeout))
+		if b, err := c.R.ReadByte(); err != io.EOF {
+			t.Errorf("after the response with %q sent after the line: %q, %v; want io.EOF", extra, b, err)
+		}
+	}
+}
+
 // TestIdleTimeout checks, in virtual time, that a client that sends no
 // complete line gets a timeout error after IdleTimeout, not before.
 func TestIdleTimeout(t *testing.T) {
