@@ -104,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 		Namespace: "connid", Name: "store_commits_total", Help: "Write transactions that decided claims; claims per commit is the group-commit batch size.",
 	}, func() float64 { _, n := st.Commits(); return float64(n) })
 	claims := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "store_claims_total", Help: "Claims decided by the store's writer (HELLO for an ID not seen in use).",
+		Namespace: "connid", Name: "store_claims_total", Help: "Claims decided in write transactions (HELLO for an ID not seen in use).",
 	}, func() float64 { n, _ := st.Commits(); return float64(n) })
 	reg.MustRegister(m.Requests, m.Handshakes, m.BadRequests, m.Errors, inUse, expired, commits, claims)
 	// Children resolved once: a label lookup per message would cost a hash.
@@ -139,29 +139,31 @@ func (h *Handler) now() time.Time {
 
 // request classifies one message (without line end) and appends the reply
 // to dst when it can be given at once: PONG, ERROR BAD_REQUEST, or RESET
-// for an ID in use (a read, no write). Otherwise claim is the ID to claim,
-// and now the time of the request.
-func (h *Handler) request(dst, msg []byte) (reply []byte, bad bool, claim []byte, now time.Time) {
+// for an ID in use (a read, no write). Otherwise claim is the ID to claim
+// (IDs are never empty), and now the time of the request.
+func (h *Handler) request(dst, msg []byte) (reply []byte, bad bool, claim string, now time.Time) {
 	kind, id, err := proto.ParseRequest(msg)
 	if kind == proto.KindPing {
 		// Health probes neither claim IDs nor keep the server awake.
-		return append(dst, proto.Pong...), false, nil, now
+		return append(dst, proto.Pong...), false, "", now
 	}
 	now = h.now()
 	h.Idle.Touch(now)
 	if err != nil {
-		return append(dst, proto.ErrorBadRequest...), true, nil, now
+		return append(dst, proto.ErrorBadRequest...), true, "", now
 	}
-	inUse, err := h.Store.InUse(string(id), now)
+	// One copy of the ID serves the lookup and, if it is free, the record.
+	claim = string(id)
+	inUse, err := h.Store.InUse(claim, now)
 	if err != nil {
 		h.storeError(err)
-		return dst, false, nil, now
+		return dst, false, "", now
 	}
 	if inUse {
 		h.Metrics.reset.Inc()
-		return proto.AppendReset(dst, id), false, nil, now
+		return proto.AppendReset(dst, id), false, "", now
 	}
-	return dst, false, id, now
+	return dst, false, claim, now
 }
 
 // decided counts a claim's outcome and appends its reply to dst.
@@ -190,9 +192,10 @@ func (h *Handler) storeError(err error) {
 // udpReplier sends the outcome of a claim made over UDP. The store's writer
 // calls it; each read loop has its own, whose buffer only the writer uses.
 type udpReplier struct {
-	h    *Handler
-	conn *net.UDPConn
-	buf  []byte
+	h     *Handler
+	conn  *net.UDPConn
+	buf   []byte
+	queue *recvQueue
 }
 
 func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
@@ -206,21 +209,35 @@ func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
 }
 
 // ServePacket answers one datagram with at most one datagram, without line
-// end. A claim is handed to the store's writer, which replies once the ID
-// is committed, so the read loop goes on reading meanwhile and the writer
-// commits the claims that queue up together. A malformed datagram shorter
+// end. A claim is decided here when no other datagram waits and the store's
+// writer is idle (Store.TryClaim). Otherwise it is handed to the writer,
+// which replies once the ID is committed, so the read loop goes on reading
+// meanwhile and the writer commits the claims that queue up together. A malformed datagram shorter
 // than ERROR BAD_REQUEST is dropped, so a forged source address never gets
 // back more bytes than it sent with an error.
 func (h *Handler) ServePacket(p *netserve.Packet) {
 	h.Metrics.udpRequests.Inc()
 	reply, bad, id, now := h.request(p.Out, p.Data)
-	if id != nil {
+	if id != "" {
 		u, _ := p.Loop.(*udpReplier)
 		if u == nil {
-			u = &udpReplier{h: h, conn: p.Conn(), buf: make([]byte, 0, proto.MaxReplyLen)}
+			u = &udpReplier{h: h, conn: p.Conn(), buf: make([]byte, 0, proto.MaxReplyLen), queue: newRecvQueue(p.Conn())}
 			p.Loop = u
 		}
-		if err := h.Store.Submit(store.Request{ID: string(id), From: p.From, At: now, Done: u}); err != nil {
+		r := store.Request{ID: id, From: p.From, At: now}
+		// With nothing else to read, decide the claim here if the writer
+		// is idle: a hand-off would cost two goroutine wake-ups on the
+		// round trip and batch nothing. With datagrams waiting, hand it
+		// to the writer and read on, so that their claims share its
+		// transaction.
+		if !u.queue.waiting() {
+			if ok, err, done := h.Store.TryClaim(r.ID, r.From, r.At); done {
+				h.replyPacket(p, h.decided(reply, &r, ok, err))
+				return
+			}
+		}
+		r.Done = u
+		if err := h.Store.Submit(r); err != nil {
 			h.storeError(err)
 		}
 		return
@@ -232,6 +249,10 @@ func (h *Handler) ServePacket(p *netserve.Packet) {
 		}
 		h.Metrics.badReplied.Inc()
 	}
+	h.replyPacket(p, reply)
+}
+
+func (h *Handler) replyPacket(p *netserve.Packet, reply []byte) {
 	if len(reply) == 0 {
 		return
 	}
@@ -256,9 +277,12 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 		if bad {
 			h.Metrics.badReplied.Inc()
 		}
-		if id != nil {
-			r := store.Request{ID: string(id), From: from, At: now}
-			ok, err := h.Store.Claim(w, r.ID, r.From, r.At)
+		if id != "" {
+			r := store.Request{ID: id, From: from, At: now}
+			ok, err, done := h.Store.TryClaim(r.ID, r.From, r.At)
+			if !done {
+				ok, err = h.Store.Claim(w, r.ID, r.From, r.At)
+			}
 			if errors.Is(err, store.ErrStopped) {
 				h.storeError(err)
 				return // shutting down

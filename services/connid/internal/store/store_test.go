@@ -201,8 +201,9 @@ func TestSweepInBatches(t *testing.T) {
 	})
 }
 
-// TestConcurrentClaims races many claimers over a few IDs: exactly one
-// claim of each ID may win.
+// TestConcurrentClaims races many claimers over a few IDs, half of them
+// trying TryClaim first as the server does: exactly one claim of each ID
+// may win.
 func TestConcurrentClaims(t *testing.T) {
 	s := newStore(t, clock.NewFake(t0))
 	const workers, ids = 32, 50
@@ -213,7 +214,13 @@ func TestConcurrentClaims(t *testing.T) {
 		wg.Go(func() {
 			for i := range ids {
 				id := fmt.Sprint((i + w) % ids)
-				ok, err := s.claim(id, client, t0)
+				ok, err, done := false, error(nil), false
+				if w%2 == 0 {
+					ok, err, done = s.TryClaim(id, client, t0)
+				}
+				if !done {
+					ok, err = s.claim(id, client, t0)
+				}
 				if err != nil {
 					errs <- err
 					return
@@ -318,5 +325,70 @@ func TestStopped(t *testing.T) {
 	}
 	if in, err := s.InUse("queued", t0); !in || err != nil {
 		t.Errorf("InUse(queued) = %v, %v", in, err)
+	}
+}
+
+// TestTryClaim: a claim decided on the caller's goroutine counts as one
+// decided by the writer, and the writer still removes it on time, even when
+// it expires before everything else in the table.
+func TestTryClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStore(t, clock.Real{})
+		synctest.Wait() // the writer is idle
+		start := time.Now()
+		try := func(id string, at time.Time, want bool) {
+			t.Helper()
+			ok, err, done := s.TryClaim(id, client, at)
+			if !done || ok != want || err != nil {
+				t.Fatalf("TryClaim(%q) = %v, %v, done %v; want %v, decided", id, ok, err, done, want)
+			}
+		}
+		// Into an empty table: the writer has no timer and must be told.
+		try("a", start, true)
+		try("a", start, false)
+		if claims, commits := s.Commits(); claims != 2 || commits != 2 || s.Len() != 1 {
+			t.Errorf("Commits, Len = %d, %d, %d; want 2, 2, 1", claims, commits, s.Len())
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if s.Len() != 0 || s.Expired() != 1 {
+			t.Fatalf("at +30s: Len, Expired = %d, %d; want 0, 1", s.Len(), s.Expired())
+		}
+		// Earlier than the writer's timer: it must set it again.
+		try("far", time.Now().Add(time.Hour), true)
+		synctest.Wait()
+		try("near", time.Now(), true)
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if _, ok := s.Get("near"); ok || s.Len() != 1 {
+			t.Errorf("30s after its claim: near still in the table (Len %d)", s.Len())
+		}
+		try("near", time.Now(), true) // expired, and free again
+	})
+}
+
+// TestTryClaimDefers: TryClaim leaves a claim to the writer while claims
+// are queued or a write is under way, and refuses it once Run returned.
+func TestTryClaimDefers(t *testing.T) {
+	s, err := New(clock.NewFake(t0), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWaiter()
+	s.Submit(Request{ID: "queued", From: client, At: t0, Done: w})
+	if _, _, done := s.TryClaim("x", client, t0); done {
+		t.Error("TryClaim decided a claim while another was queued")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Run(ctx)
+	<-w.ch
+	s.wmu.Lock()
+	if _, _, done := s.TryClaim("x", client, t0); done {
+		t.Error("TryClaim decided a claim during a write")
+	}
+	s.wmu.Unlock()
+	if ok, err, done := s.TryClaim("x", client, t0); !done || ok || err != ErrStopped {
+		t.Errorf("TryClaim after the stop = %v, %v, done %v; want ErrStopped", ok, err, done)
 	}
 }
