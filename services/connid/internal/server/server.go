@@ -196,7 +196,17 @@ type udpReplier struct {
 	conn  *net.UDPConn
 	buf   []byte
 	queue *recvQueue
+	// busy counts down the claims this loop still hands to the writer
+	// after it last found datagrams waiting or the store busy.
+	busy int
 }
+
+// busySpell is how many claims a read loop hands to the writer after it
+// last saw load, before it decides claims itself again. Under load the
+// writer commits claims in batches on one core while the loop reads on
+// the other; a claim decided in the loop stops its reading for a whole
+// write transaction, and the claims that arrive meanwhile lose a batch.
+const busySpell = 64
 
 func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
 	u.buf = u.h.decided(u.buf[:0], r, ok, err)
@@ -227,14 +237,20 @@ func (h *Handler) ServePacket(p *netserve.Packet) {
 		r := store.Request{ID: id, From: p.From, At: now}
 		// With nothing else to read, decide the claim here if the writer
 		// is idle: a hand-off would cost two goroutine wake-ups on the
-		// round trip and batch nothing. With datagrams waiting, hand it
-		// to the writer and read on, so that their claims share its
-		// transaction.
-		if !u.queue.waiting() {
+		// round trip and batch nothing. With datagrams waiting, or for a
+		// spell after that, hand it to the writer and read on, so that
+		// their claims share its transaction.
+		switch {
+		case u.queue.waiting():
+			u.busy = busySpell
+		case u.busy > 0:
+			u.busy--
+		default:
 			if ok, err, done := h.Store.TryClaim(r.ID, r.From, r.At); done {
 				h.replyPacket(p, h.decided(reply, &r, ok, err))
 				return
 			}
+			u.busy = busySpell
 		}
 		r.Done = u
 		if err := h.Store.Submit(r); err != nil {
