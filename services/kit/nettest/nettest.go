@@ -51,7 +51,13 @@ func ListenUDP(t testing.TB) *net.UDPConn {
 // returned ErrServerClosed.
 func ServeTCP(t testing.TB, srv *netserve.Server) string {
 	t.Helper()
-	ln := ListenTCP(t)
+	return ServeListener(t, srv, ListenTCP(t))
+}
+
+// ServeListener is ServeTCP on a listener of the caller's, for a service
+// that opens its listeners its own way.
+func ServeListener(t testing.TB, srv *netserve.Server, ln net.Listener) string {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	t.Cleanup(func() {
