@@ -191,10 +191,7 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 		resp = h.answer(ctx, req)
 	}
 	c.Write(proto.AppendResponse(nil, resp))
-	// A write error means the client left; nothing to tell it.
-	if c.Flush() == nil && settled(c.NetConn()) {
-		c.CloseAbruptly() // nothing to drain: a plain close
-	}
+	c.Flush() // a write error means the client left; nothing to tell it
 	if err == nil {
 		h.Metrics.latency[req.Op].Observe(time.Since(start).Seconds())
 	}
