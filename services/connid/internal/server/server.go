@@ -222,9 +222,9 @@ func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
 // end. A claim is decided here when no other datagram waits and the store's
 // writer is idle (Store.TryClaim). Otherwise it is handed to the writer,
 // which replies once the ID is committed, so the read loop goes on reading
-// meanwhile and the writer commits the claims that queue up together. A malformed datagram shorter
-// than ERROR BAD_REQUEST is dropped, so a forged source address never gets
-// back more bytes than it sent with an error.
+// meanwhile and the writer commits the claims that queue up together. A
+// malformed datagram shorter than ERROR BAD_REQUEST is dropped, so a forged
+// source address never gets back more bytes than it sent with an error.
 func (h *Handler) ServePacket(p *netserve.Packet) {
 	h.Metrics.udpRequests.Inc()
 	reply, bad, id, now := h.request(p.Out, p.Data)
