@@ -173,3 +173,12 @@ for title in "${acked[@]}"; do
   out=$(timeout 30 "$bin/moviedb/moviedb-client" -addrs 127.0.0.1:5001 get "$title" 2>&1 || true)
   expect "after SIGKILL and restart, moviedb-2 still has \"$title\"" "127\.0\.0\.1:5001 +$title \(2026\)" "$out"
 done
+
+# Further checks, one file per area (impairment, dissectors, dashboard...),
+# sourced in order so they share this script's helpers and its lab.
+for part in deploy/e2e.d/*.sh; do
+  [ -e "$part" ] || continue
+  step "$(basename "$part" .sh)"
+  # shellcheck source=/dev/null
+  source "$part"
+done
