@@ -59,9 +59,10 @@ bench:
 compose:
 	@deploy/install-compose.sh
 
-## images: static binaries into bin/image, then every image FROM scratch (no registry needed)
+## images: static binaries into bin/image (clients linked into bin/), then every image FROM scratch (no registry needed)
 images: compose
 	@$(GO) run ./services/kit/cmd/imagebin -o $(BIN)/image
+	@for f in $(BIN)/image/*/*-client; do ln -sf "$${f#$(BIN)/}" $(BIN)/; done
 	@SOCKLAB_BINARIES=prebuilt $(COMPOSE) --profile capture build
 
 ## up: build the images and start the lab; returns when every server is healthy

@@ -130,7 +130,9 @@ expect "moviedb in the lab: disagreement by server name" 'moviedb-2:5000' "$out"
 
 step "capture a TinyTCP exchange on socklab0"
 mkdir -p captures && chmod 1777 captures
-timeout 120 docker compose --profile capture up -d --wait --quiet-build capture
+before=$(image_ids)
+timeout 120 env -u SOCKLAB_BINARIES docker compose --profile capture up -d --wait capture
+[ "$(image_ids)" = "$before" ] && pass "docker compose --profile capture up reused the built images" || fail "capture up rebuilt an image"
 in_lab tinytcp tinytcp-client -c TIME -c QUIT tinytcp 40000 >/dev/null || fail "capture: tinytcp exchange"
 timeout 60 docker compose --profile capture stop capture >/dev/null
 pcap=$(ls -t captures/*.pcap 2>/dev/null | head -1 || true)
@@ -143,7 +145,12 @@ else
 fi
 
 step "scale the load generators to 3"
-timeout 120 docker compose up -d --quiet-build --scale loadgen=3 loadgen
+# The plain compose command, as people type it: it must reuse the images
+# `make images` built (no rebuild, no registry).
+image_ids() { docker image inspect --format '{{.Id}}' socklab/loadgen:dev socklab/capture:dev socklab/autoreply:dev; }
+before=$(image_ids)
+timeout 120 env -u SOCKLAB_BINARIES docker compose up -d --scale loadgen=3
+[ "$(image_ids)" = "$before" ] && pass "docker compose up --scale reused the built images" || fail "docker compose up --scale rebuilt an image"
 ids=$(docker compose ps -q -a loadgen)
 [ "$(wc -w <<<"$ids")" -eq 3 ] && pass "3 load generators" || fail "load generators: $(wc -w <<<"$ids"), want 3"
 if timeout 180 docker wait $ids >/dev/null; then pass "load generators finished their round"; else fail "load generators still running"; fi

@@ -164,6 +164,11 @@ func MustLookup(name string) Service {
 	return s
 }
 
+// DefaultMix is the load generators' default mix of scenarios and weights
+// (LOADGEN_MIX): loadgen's default, and what the lab runs unless .env says
+// otherwise.
+const DefaultMix = "autoreply-tcp=2,autoreply-udp=2,tinytcp=2,filestream-echo=1,filestream-file=1,filestream-stream=1,connid=1,moviedb-get=2,moviedb-mix=1"
+
 // Bridge is the Linux name of the lab's bridge on the host, and Network the
 // compose network's name (the Docker network is "<project>_lab").
 const (

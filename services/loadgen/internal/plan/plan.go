@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/loadgen/internal/engine"
 	"github.com/socklab/socklab/services/loadgen/internal/result"
 	"github.com/socklab/socklab/services/loadgen/internal/scenario"
@@ -26,7 +27,7 @@ const DefaultDuration = 10 * time.Second
 // Config is loadgen's settings.
 type Config struct {
 	Scenario    string        `env:"SCENARIO" envDefault:"autoreply-tcp" flag:"scenario" help:"what to send: a scenario name (see 'loadgen scenarios') or mix"`
-	Mix         string        `env:"MIX" envDefault:"autoreply-tcp=2,autoreply-udp=2,tinytcp=2,filestream-echo=2,filestream-file=1,filestream-stream=1,connid=2,moviedb-get=1,moviedb-mix=1" flag:"mix" help:"scenarios and weights of -scenario mix: NAME=WEIGHT,..."`
+	Mix         string        `env:"MIX" flag:"mix" help:"scenarios and weights of -scenario mix: NAME=WEIGHT,... (empty: the lab's default mix)"`
 	Target      string        `env:"TARGET" flag:"target" help:"server to load: HOST:PORT (moviedb: HOST:PORT,HOST:PORT,...), or for a mix NAME=ADDR entries separated by spaces; wins over LOADGEN_TARGET_<SCENARIO>"`
 	Rate        float64       `env:"RATE" flag:"rate" help:"open loop: requests per second over all connections, latency measured from when each was due"`
 	Connections int           `env:"CONNECTIONS" envDefault:"16" flag:"connections" help:"connections (workers) of the open loop, or requests in flight of a closed loop without -concurrency"`
@@ -65,7 +66,11 @@ func Build(c Config, environ []string) (*Plan, error) {
 	var mix []scenario.Weighted
 	if c.Scenario == scenario.Mix {
 		var err error
-		if mix, err = scenario.ParseMix(c.Mix); err != nil {
+		spec := c.Mix
+		if spec == "" {
+			spec = lab.DefaultMix
+		}
+		if mix, err = scenario.ParseMix(spec); err != nil {
 			return nil, err
 		}
 	} else {

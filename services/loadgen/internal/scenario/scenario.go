@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/loadgen/internal/engine"
 )
 
@@ -57,19 +58,19 @@ const Mix = "mix"
 
 // Specs lists every scenario, in the order help shows them.
 var Specs = []Spec{
-	{Name: "autoreply-tcp", Target: "autoreply:9000", New: newAutoreplyTCP,
+	{Name: "autoreply-tcp", Target: lab.Autoreply.Target(), New: newAutoreplyTCP,
 		Help: "one message line over a kept TCP connection; the REPLY must quote its length and snippet"},
-	{Name: "autoreply-udp", Target: "autoreply:9000", Datagram: true, New: newAutoreplyUDP,
+	{Name: "autoreply-udp", Target: lab.Autoreply.Target(), Datagram: true, New: newAutoreplyUDP,
 		Help: "one datagram; the REPLY datagram must quote its length and snippet"},
-	{Name: "tinytcp", Target: "tinytcp:40000", New: newTinyTCP,
+	{Name: "tinytcp", Target: lab.TinyTCP.Target(), New: newTinyTCP,
 		Help: "ECHO <payload> (3 in 4) or TIME over a kept connection opened by WELCOME; the reply must answer it"},
-	{Name: "filestream-echo", Target: "filestream:9001", New: newFilestreamEcho,
+	{Name: "filestream-echo", Target: lab.Filestream.Target(), New: newFilestreamEcho,
 		Help: "ECHO of a payload over a kept TCP connection; the ECHO_REPLY must carry the same id and bytes"},
-	{Name: "filestream-file", Target: "filestream:9001", New: newFilestreamFile,
+	{Name: "filestream-file", Target: lab.Filestream.Target(), New: newFilestreamFile,
 		Help: "FILE of -file-size bytes over a kept TCP connection; size and CRC-32C of header and content must be right"},
-	{Name: "filestream-stream", Target: "filestream:9001", Datagram: true, New: newFilestreamStream,
+	{Name: "filestream-stream", Target: lab.Filestream.Target(), Datagram: true, New: newFilestreamStream,
 		Help: "STREAM of -stream-count packets over UDP (cookie exchange included); a missing packet or END is a loss"},
-	{Name: "connid", Target: "connid:9002", Datagram: true, New: newConnID,
+	{Name: "connid", Target: lab.ConnID.Target(), Datagram: true, New: newConnID,
 		Help: "HELLO <a connection ID never used before> in a datagram; the answer must be OK with that ID"},
 	{Name: "moviedb-get", Target: moviedbServers, New: newMovieDB(false),
 		Help: "get of a title the server listed (learnt first with all), one connection per request, servers in turn"},
@@ -78,7 +79,7 @@ var Specs = []Spec{
 }
 
 // moviedbServers is the lab's moviedb fleet.
-const moviedbServers = "moviedb-1:5000,moviedb-2:5000,moviedb-3:5000"
+var moviedbServers = strings.Join(lab.MovieDB.Targets(), ",")
 
 // Lookup returns the scenario called name.
 func Lookup(name string) (Spec, bool) {
