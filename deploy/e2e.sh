@@ -53,6 +53,9 @@ in_lab() {
   timeout 120 docker run --rm --network "$net" --read-only --cap-drop ALL \
     --security-opt no-new-privileges:true --entrypoint "/$client" "socklab/$image:dev" "$@"
 }
+# image_ids: the IDs of a few lab images, to check that a plain compose
+# command reused the images `make images` built (no rebuild, no registry).
+image_ids() { docker image inspect --format '{{.Id}}' socklab/loadgen:dev socklab/capture:dev socklab/autoreply:dev; }
 # merge_results: the load generators' merged report.
 merge_results() {
   timeout 60 docker run --rm -v "${COMPOSE_PROJECT_NAME}_results:/results:ro" --entrypoint /app socklab/loadgen:dev merge /results
@@ -145,9 +148,6 @@ else
 fi
 
 step "scale the load generators to 3"
-# The plain compose command, as people type it: it must reuse the images
-# `make images` built (no rebuild, no registry).
-image_ids() { docker image inspect --format '{{.Id}}' socklab/loadgen:dev socklab/capture:dev socklab/autoreply:dev; }
 before=$(image_ids)
 timeout 120 env -u SOCKLAB_BINARIES docker compose up -d --scale loadgen=3
 [ "$(image_ids)" = "$before" ] && pass "docker compose up --scale reused the built images" || fail "docker compose up --scale rebuilt an image"
