@@ -62,8 +62,8 @@ func (c Config) Validate() error {
 // are layered in order: a movie whose title (case-insensitively) is already
 // there replaces it in place, a new one is appended. That is how the lab's
 // fleet starts from the same films and still disagrees on a few.
-func (c Config) SeedMovies() ([]proto.Movie, error) {
-	var movies []proto.Movie
+func (c Config) SeedMovies() ([]store.Movie, error) {
+	var movies []store.Movie
 	at := map[string]int{}
 	for _, src := range strings.Split(c.Seed, ",") {
 		var layer []proto.Movie
@@ -80,14 +80,24 @@ func (c Config) SeedMovies() ([]proto.Movie, error) {
 		for _, m := range layer {
 			key := strings.ToLower(m.Title)
 			if i, ok := at[key]; ok {
-				movies[i] = m
+				movies[i] = store.Movie(m)
 				continue
 			}
 			at[key] = len(movies)
-			movies = append(movies, m)
+			movies = append(movies, store.Movie(m))
 		}
 	}
 	return movies, nil
+}
+
+// ToStore converts wire movies to the store's. The fields are the same
+// today; the types are two so that the disk and the wire can change apart.
+func ToStore(ms []proto.Movie) []store.Movie {
+	out := make([]store.Movie, len(ms))
+	for i := range ms {
+		out[i] = store.Movie(ms[i])
+	}
+	return out
 }
 
 // Metrics are the moviedb counters; build them with NewMetrics.
@@ -224,37 +234,65 @@ func (h *Handler) readFailed(c *netserve.Conn, err error) {
 
 func (h *Handler) answer(ctx context.Context, req proto.Request) proto.Response {
 	var (
-		m   proto.Movie
+		m   store.Movie
 		err error
 	)
 	switch req.Op {
 	case proto.OpGet:
 		var ok bool
 		if m, ok = h.Store.Get(req.Title); !ok {
-			err = proto.Errorf(proto.CodeNotFound, "no movie titled %q", req.Title)
+			err = &store.TitleError{Err: store.ErrNotFound, Title: req.Title}
 		}
 	case proto.OpAll:
 		ms, next := h.Store.Page(req.Cursor, req.Limit)
-		return proto.Response{OK: true, Movies: ms, Next: next}
+		page := make([]proto.Movie, len(ms))
+		for i := range ms {
+			page[i] = proto.Movie(ms[i])
+		}
+		return proto.Response{OK: true, Movies: page, Next: next}
 	case proto.OpAdd:
-		m, err = h.Store.Add(ctx, *req.Movie)
+		m, err = h.Store.Add(ctx, store.Movie(*req.Movie))
 	case proto.OpEdit:
-		m, err = h.Store.Edit(ctx, req.Title, *req.Set)
+		m, err = h.Store.Edit(ctx, req.Title, store.Changes(*req.Set))
 	default:
 		err = fmt.Errorf("op %q passed validation", req.Op)
 	}
 	if err != nil {
 		return h.failure(err)
 	}
-	return proto.Response{OK: true, Movie: &m}
+	pm := proto.Movie(m)
+	return proto.Response{OK: true, Movie: &pm}
+}
+
+// wireError maps an error of proto (a bad request) or of the store to the
+// wire's; anything else is an internal error.
+func wireError(err error) *proto.Error {
+	var (
+		pe *proto.Error
+		te *store.TitleError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &te) && errors.Is(te.Err, store.ErrNotFound):
+		return proto.Errorf(proto.CodeNotFound, "no movie titled %q", te.Title)
+	case errors.As(err, &te) && errors.Is(te.Err, store.ErrExists):
+		return proto.Errorf(proto.CodeExists, "a movie titled %q is already stored", te.Title)
+	case errors.Is(err, store.ErrInvalid):
+		return proto.Errorf(proto.CodeBadRequest, "%v", err)
+	case errors.Is(err, store.ErrClosed):
+		return proto.Errorf(proto.CodeUnavailable, "server is shutting down")
+	case errors.Is(err, store.ErrLogFailed):
+		return proto.Errorf(proto.CodeUnavailable, "cannot store changes: disk write failed")
+	case errors.Is(err, store.ErrCanceled):
+		return proto.Errorf(proto.CodeUnavailable, "%v", err)
+	}
+	return proto.Errorf(proto.CodeInternal, "internal error")
 }
 
 func (h *Handler) failure(err error) proto.Response {
-	var pe *proto.Error
-	if !errors.As(err, &pe) {
-		h.Log.Error("internal error", zap.Error(err))
-		pe = proto.Errorf(proto.CodeInternal, "internal error")
-	} else if pe.Code == proto.CodeInternal {
+	pe := wireError(err)
+	if pe.Code == proto.CodeInternal {
 		h.Log.Error("internal error", zap.Error(err))
 	}
 	h.Metrics.error(pe.Code)

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var update = flag.Bool("update", false, "rewrite the expected responses in testdata/")
 
-var testSeed = []proto.Movie{
+var testSeed = []store.Movie{
 	{Title: "Alien", Year: 1979, Director: "Ridley Scott", Genres: []string{"Horror", "Sci-Fi"}, Runtime: 117, Rating: "R"},
 	{Title: "Aliens", Year: 1986, Director: "James Cameron", Genres: []string{"Action", "Sci-Fi"}, Runtime: 137, Rating: "R"},
 	{Title: "Amélie", Year: 2001, Director: "Jean-Pierre Jeunet", Genres: []string{"Comedy", "Romance"}, Runtime: 122, Rating: "R"},
@@ -417,6 +418,31 @@ func TestSeedMoviesLayers(t *testing.T) {
 		}
 		if len(movies) != tt.wantLen || alien != tt.wantAlien {
 			t.Errorf("SeedMovies(%q) = %d movies, Alien year %d; want %d, %d", tt.seed, len(movies), alien, tt.wantLen, tt.wantAlien)
+		}
+	}
+}
+
+// TestWireError checks that each of the store's errors reaches the client
+// with its code, and that an unknown error is internal.
+func TestWireError(t *testing.T) {
+	tests := []struct {
+		give     error
+		wantCode proto.Code
+		wantMsg  string
+	}{
+		{&store.TitleError{Err: store.ErrNotFound, Title: "Alien 3"}, proto.CodeNotFound, `no movie titled "Alien 3"`},
+		{&store.TitleError{Err: store.ErrExists, Title: "Heat"}, proto.CodeExists, `a movie titled "Heat" is already stored`},
+		{fmt.Errorf("%w: no title", store.ErrInvalid), proto.CodeBadRequest, "invalid movie: no title"},
+		{store.ErrClosed, proto.CodeUnavailable, "server is shutting down"},
+		{fmt.Errorf("%w: disk full", store.ErrLogFailed), proto.CodeUnavailable, "cannot store changes: disk write failed"},
+		{fmt.Errorf("%w: outcome unknown: context canceled", store.ErrCanceled), proto.CodeUnavailable, "outcome unknown"},
+		{proto.Errorf(proto.CodeBadRequest, "year 1"), proto.CodeBadRequest, "year 1"},
+		{errors.New("boom"), proto.CodeInternal, "internal error"},
+	}
+	for _, tt := range tests {
+		got := wireError(tt.give)
+		if got.Code != tt.wantCode || !strings.Contains(got.Message, tt.wantMsg) {
+			t.Errorf("wireError(%v) = %v, want code %s with %q", tt.give, got, tt.wantCode, tt.wantMsg)
 		}
 	}
 }

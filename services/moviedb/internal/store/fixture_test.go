@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,8 +41,11 @@ func TestOpenV1Log(t *testing.T) {
 		t.Fatalf("Open of the v1 fixture: %v", err)
 	}
 	defer s.Close()
-	if info.Created || info.Replayed != 8 {
-		t.Errorf("Open info = %+v, want 8 records replayed and nothing created", info)
+	if info.Created || info.Replayed != 8 || info.UpgradedFrom != 1 {
+		t.Errorf("Open info = %+v, want 8 records replayed, upgraded from version 1, nothing created", info)
+	}
+	if backup, _ := os.ReadFile(info.BackupPath); string(backup) != string(b) {
+		t.Errorf("backup %s differs from the original log", info.BackupPath)
 	}
 	if s.Len() != len(v1Movies) {
 		t.Errorf("Len() = %d, want %d", s.Len(), len(v1Movies))
@@ -56,5 +60,19 @@ func TestOpenV1Log(t *testing.T) {
 			m.Year != want.Year || m.Runtime != want.Runtime || !reflect.DeepEqual(m.Genres, want.Genres) {
 			t.Errorf("Get(%q) = %+v, want %+v", key, m, want)
 		}
+	}
+
+	// The upgraded log takes writes and reopens with all of them.
+	if _, err := s.Add(context.Background(), Movie{Title: "Léon", Year: 1994, Director: "Luc Besson"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, info, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reopen after the upgrade: %v", err)
+	}
+	defer s2.Close()
+	if info.Replayed != 9 || info.UpgradedFrom != 0 || s2.Len() != len(v1Movies)+1 {
+		t.Errorf("reopen info = %+v, Len() = %d; want 9 records replayed, no upgrade", info, s2.Len())
 	}
 }
