@@ -318,6 +318,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Seed = "" }, "seed"},
 		{func(c *Config) { c.IdleTimeout = 0 }, "idle-timeout"},
 		{func(c *Config) { c.MaxConns = -1 }, "max-conns"},
+		{func(c *Config) { c.MaxPending = -1 }, "max-pending-mib"},
+		{func(c *Config) { c.MaxPending = 0 }, ""},
 	}
 	for i, tt := range tests {
 		c := good
@@ -445,4 +447,92 @@ func TestWireError(t *testing.T) {
 			t.Errorf("wireError(%v) = %v, want code %s with %q", tt.give, got, tt.wantCode, tt.wantMsg)
 		}
 	}
+}
+
+// TestPendingBudget is issue 16 finding 6: cheap requests pinned large
+// responses. 900 requests of 26 bytes for a 1,000-film page, never read,
+// held about 400 KB each for the 30 s write timeout, with no bound but
+// max-conns x 4 MiB. Now the responses waiting for their clients share a
+// budget (here 1 MiB): clients that ask for a page and do not read it
+// (over net.Pipe, which buffers nothing, so each write waits for the
+// reader) hold at most that much, the next one gets busy at once, and
+// when they leave, pages are served again.
+func TestPendingBudget(t *testing.T) {
+	f := newFixture(t, store.Options{Seed: ToStore(synthetic(1000))})
+	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 1}, nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ask := func() (net.Conn, string) {
+		cli, conn := net.Pipe()
+		wg.Go(func() { srv.ServeConn(conn) })
+		cli.SetDeadline(time.Now().Add(nettest.Timeout))
+		if _, err := io.WriteString(cli, `{"op":"all","limit":1000}`+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, len(`{"ok":false`))
+		if _, err := io.ReadFull(cli, head); err != nil {
+			t.Fatal(err)
+		}
+		return cli, string(head)
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	busy := ""
+	for range 40 { // 40 pages of about 130 KB: 5 MB unread
+		cli, head := ask()
+		if head == `{"ok":false` {
+			rest, _ := io.ReadAll(cli)
+			busy = head + string(rest)
+			cli.Close()
+			break
+		}
+		held = append(held, cli) // reads nothing more: its page waits
+	}
+	if busy == "" {
+		t.Fatalf("%d clients hold a 1,000-film page each, unread, and the next still got its page; want busy past 1 MiB", len(held))
+	}
+	if want := string(respPending); busy != want {
+		t.Errorf("over the budget: %q, want %q", busy, want)
+	}
+	if len(held) == 0 {
+		t.Fatal("the first page was refused: the budget holds none")
+	}
+	if p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes"); p > 1<<20 || p < float64(len(held)*1000*100) {
+		t.Errorf("pending response bytes %v with %d pages held, want at most 1 MiB", p, len(held))
+	}
+
+	for _, c := range held {
+		c.Close() // the server's write fails at once; its bytes go back
+	}
+	held = nil
+	cli, head := ask()
+	rest, err := io.ReadAll(cli)
+	cli.Close()
+	resp, derr := proto.DecodeResponse(append([]byte(head), rest...))
+	if err != nil || derr != nil || len(resp.Movies) != 1000 {
+		t.Errorf("after the readers left: %d movies, %v, %v; want a page of 1000", len(resp.Movies), err, derr)
+	}
+	wg.Wait()
+	if p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes"); p != 0 {
+		t.Errorf("pending response bytes %v after every client left, want 0", p)
+	}
+}
+
+// gaugeValue returns the value of the gauge named name in reg, or -1.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

@@ -390,24 +390,36 @@ func clone(m *Movie) Movie {
 // when there is none. A page read is one consistent snapshot; successive
 // pages see later writes.
 func (s *Store) Page(cursor string, limit int) ([]Movie, string) {
+	ms := make([]Movie, 0, min(limit, 64))
+	next := s.Range(cursor, limit, func(m *Movie) { ms = append(ms, clone(m)) })
+	return ms, next
+}
+
+// Range calls fn with each movie of the page Page would return, in order,
+// and returns the cursor of the next page. fn sees the stored movie
+// itself, without a copy: it must not modify it or keep it after the call.
+func (s *Store) Range(cursor string, limit int, fn func(m *Movie)) (next string) {
 	cursor = strings.ToLower(cursor)
 	txn := s.db.Txn(false)
 	it, err := txn.LowerBound(TableMovies, IndexID, cursor)
 	if err != nil {
-		return []Movie{}, ""
+		return ""
 	}
-	ms := make([]Movie, 0, min(limit, 64))
+	n := 0
+	var last *Movie
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		m := raw.(*Movie)
 		if cursor != "" && strings.ToLower(m.Title) == cursor {
 			continue // the last movie of the previous page
 		}
-		if len(ms) == limit {
-			return ms, strings.ToLower(ms[len(ms)-1].Title)
+		if n == limit {
+			return strings.ToLower(last.Title)
 		}
-		ms = append(ms, clone(m))
+		fn(m)
+		last = m
+		n++
 	}
-	return ms, ""
+	return ""
 }
 
 // Len reports how many movies are stored.
