@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -535,4 +536,47 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// TestWriteTimeoutResets checks that a large response whose client reads
+// nothing until the write timeout ends with a reset, so that the kernel
+// drops the rest of it at once (a graceful close would leave an orphan
+// socket holding it for minutes), and that its budget comes back.
+func TestWriteTimeoutResets(t *testing.T) {
+	f := newFixture(t, store.Options{Seed: ToStore(synthetic(1000))})
+	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 8}, nil)
+	srv.WriteTimeout = 200 * time.Millisecond
+	addr := serveTCP(t, srv)
+	// A small receive window, so that the page cannot all be sent.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, `{"op":"all","limit":1000}`+"\n")
+
+	// Wait until the server holds the page, then until it gave up on it.
+	deadline := time.Now().Add(nettest.Timeout)
+	for held := false; ; time.Sleep(5 * time.Millisecond) {
+		p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes")
+		held = held || p > 0
+		if held && p == 0 && srv.ActiveConns() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server still holds the page (pending %v bytes, %d connections)", p, srv.ActiveConns())
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(nettest.Timeout))
+	n, err := io.Copy(io.Discard, c)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client read %d bytes of the page, then %v; want a reset", n, err)
+	}
 }
