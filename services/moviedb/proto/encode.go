@@ -76,6 +76,42 @@ func AppendResponse(dst []byte, r Response) []byte {
 	return append(dst, "}\n"...)
 }
 
+// AppendPageStart, AppendPageMovie and AppendPageEnd write the line of an
+// "all" response one movie at a time, so that a server can encode a page
+// straight from its store: the three together write what AppendResponse
+// writes for Response{OK: true, Movies: movies, Next: next}.
+func AppendPageStart(dst []byte) []byte { return append(dst, `{"ok":true,"movies":[`...) }
+
+// AppendPageMovie appends the i-th movie (from 0) of a page.
+func AppendPageMovie(dst []byte, i int, m *Movie) []byte {
+	if i > 0 {
+		dst = append(dst, ',')
+	}
+	return appendMovie(dst, m)
+}
+
+// PageMovieBound is an upper bound of the bytes AppendPageMovie appends
+// for m, for a writer that must know before it appends: a string byte
+// takes at most 6 (\u00XX), an integer at most 20.
+func PageMovieBound(m *Movie) int {
+	const fixed = len(`,{"title":"","year":,"director":"","genres":[],"runtime":,"rating":""}`) + 2*20
+	n := fixed + 6*(len(m.Title)+len(m.Director)+len(m.Rating))
+	for _, g := range m.Genres {
+		n += 3 + 6*len(g)
+	}
+	return n
+}
+
+// AppendPageEnd ends a page line, with next when more movies follow.
+func AppendPageEnd(dst []byte, next string) []byte {
+	dst = append(dst, ']')
+	if next != "" {
+		dst = append(dst, `,"next":`...)
+		dst = appendString(dst, next)
+	}
+	return append(dst, "}\n"...)
+}
+
 func appendMovie(dst []byte, m *Movie) []byte {
 	dst = append(dst, `{"title":`...)
 	dst = appendString(dst, m.Title)

@@ -93,3 +93,38 @@ func FuzzAppend(f *testing.F) {
 		checkAppend(t, Response{Error: &Error{Code: Code(s1), Message: s2}})
 	})
 }
+
+func TestAppendPage(t *testing.T) {
+	for _, tt := range []struct {
+		movies []Movie
+		next   string
+	}{
+		{[]Movie{}, ""},
+		{fastMovies[:1], "alien"},
+		{fastMovies, ""},
+		{fastMovies, "zodiac \"<&>\""},
+	} {
+		got := AppendPageStart([]byte("x"))
+		for i := range tt.movies {
+			got = AppendPageMovie(got, i, &tt.movies[i])
+		}
+		got = AppendPageEnd(got, tt.next)
+		want := AppendResponse([]byte("x"), Response{OK: true, Movies: tt.movies, Next: tt.next})
+		if string(got) != string(want) {
+			t.Errorf("AppendPage* = %s, want %s", got, want)
+		}
+	}
+}
+
+func TestPageMovieBound(t *testing.T) {
+	ms := append([]Movie{
+		{Title: "\u2028\u2029\u2028", Director: "\x01\x02\x03\"\\", Genres: nil, Year: -1 << 62, Runtime: 1<<63 - 1},
+		{Title: "\xff\xfe", Genres: []string{"", "\x1f", "\u2028"}, Rating: "\x00"},
+	}, fastMovies...)
+	for i := range ms {
+		got := len(AppendPageMovie(nil, 1, &ms[i]))
+		if bound := PageMovieBound(&ms[i]); got > bound {
+			t.Errorf("AppendPageMovie(%+v) wrote %d bytes, over PageMovieBound %d", ms[i], got, bound)
+		}
+	}
+}

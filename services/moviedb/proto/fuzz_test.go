@@ -3,9 +3,11 @@ package proto
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 // halves returns a reader that delivers b in two reads split at i, as TCP
@@ -38,6 +40,12 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"op":"get","title":"Alien"} {}`,
 		`{"op":"all","limit":1e3}`,
 		`[]`,
+		`{"op":"get","Title":"Alien"}`,
+		`{"op":"get","title":"Alien","title":"Aliens"}`,
+		`{"op":"get","title":"\ud800"}`,
+		`{"op":"get","title":"\ud83d\ude00"}`,
+		`{"op":"all","limit":0}`,
+		`{"op":"add","movie":{"title":"X","year":2000,"director":"Y","genres":null}}`,
 	} {
 		f.Add([]byte(s), uint16(len(s)/2))
 	}
@@ -95,6 +103,50 @@ func FuzzReadResponse(f *testing.F) {
 		}
 		if err1 == nil && r1.OK == (r1.Error != nil) {
 			t.Fatalf("ReadResponse(%q) = %+v: ok and error disagree", data, r1)
+		}
+	})
+}
+
+// FuzzStrictAgrees checks the strict request decoder against
+// encoding/json: whatever it accepts, encoding/json (with unknown fields
+// disallowed) accepts too and decodes to the same request. The reverse
+// does not hold, by design: encoding/json also takes other spellings of
+// the field names, duplicate keys and lone surrogates.
+func FuzzStrictAgrees(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"get","title":"Alien"}`,
+		` { "op" : "all" , "cursor" : "a\u00e9" , "limit" : 20 } `,
+		`{"op":"add","movie":{"title":"X","year":2000,"director":"Y","genres":["Drama","\ud83d\ude00"],"runtime":90,"rating":"PG"}}`,
+		`{"op":"add","movie":{"title":"X","year":-0,"director":"\/\b\f\n\r\t\"\\","genres":null}}`,
+		`{"op":"edit","title":"X","set":{"year":2001,"director":"Z","genres":[],"runtime":0,"rating":""}}`,
+		`{"\u006fp":"get","title":"Alien"}`,
+		`{"op":"all","limit":1.0}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return // DecodeRequest refuses such a line before decodeJSON
+		}
+		strict, err := decodeJSON(b)
+		if err != nil {
+			return
+		}
+		var loose Request
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&loose); err != nil {
+			t.Fatalf("strict decoder took %q, encoding/json refused it: %v", b, err)
+		}
+		if dec.More() {
+			t.Fatalf("strict decoder took %q, encoding/json sees data after it", b)
+		}
+		// The one null the strict decoder gives a meaning: movie genres.
+		if loose.Movie != nil && loose.Movie.Genres == nil && strict.Movie != nil && len(strict.Movie.Genres) == 0 {
+			loose.Movie.Genres = strict.Movie.Genres
+		}
+		if !reflect.DeepEqual(strict, loose) {
+			t.Fatalf("%q: strict %+v, encoding/json %+v", b, strict, loose)
 		}
 	})
 }

@@ -167,9 +167,11 @@ func ErrorCode(err error) Code {
 }
 
 // DecodeRequest parses and validates one request line (without its line
-// end). Unknown fields, fields that do not belong to the op, trailing data
-// and invalid values are errors; every error is an *Error with
-// CodeBadRequest. A valid "all" request has Limit set (DefaultPageSize when
+// end), strictly (see decodeJSON): unknown fields (names are
+// case-sensitive), a field given twice, fields that do not belong to the op
+// (even empty), trailing data, invalid escapes and invalid values are
+// errors; every error is an *Error with CodeBadRequest (CodeTooLong for a
+// line over MaxRequestBytes). A valid "all" request has Limit set (DefaultPageSize when
 // absent), and a valid add's movie has non-nil Genres.
 func DecodeRequest(line []byte) (Request, error) {
 	var req Request
@@ -182,8 +184,14 @@ func DecodeRequest(line []byte) (Request, error) {
 	}
 	if r, ok := fastGet(bytes.TrimSpace(line)); ok {
 		req = r
-	} else if err := decodeStrict(line, &req); err != nil {
+	} else if r, err := decodeJSON(line); err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return Request{}, pe
+		}
 		return Request{}, Errorf(CodeBadRequest, "%v", err)
+	} else {
+		req = r
 	}
 	if err := req.Validate(); err != nil {
 		return Request{}, err
@@ -195,26 +203,6 @@ func DecodeRequest(line []byte) (Request, error) {
 		req.Movie.Genres = []string{}
 	}
 	return req, nil
-}
-
-// decodeStrict decodes exactly one JSON object with known fields only.
-func decodeStrict(b []byte, v any) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return errors.New("empty request; want one JSON object")
-	}
-	if b[0] != '{' {
-		return errors.New("request is not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid JSON: %s", cleanJSONError(err))
-	}
-	if dec.More() {
-		return errors.New("data after the JSON object")
-	}
-	return nil
 }
 
 // cleanJSONError drops the "json: " prefix and Go type names, which mean

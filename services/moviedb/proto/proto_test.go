@@ -190,3 +190,70 @@ func TestChangesApplyDoesNotModify(t *testing.T) {
 		t.Errorf("Apply = %+v, want year 1991, genres [Comedy]", got)
 	}
 }
+
+// TestStrictJSON is issue 16 finding 7: JSON that the spec calls invalid
+// was accepted. Field names matched without regard to case ("Title" after
+// "title" stored a film titled "Other"), the last of duplicate keys won,
+// a lone surrogate escape became U+FFFD, and limit 0 passed for the
+// default.
+func TestStrictJSON(t *testing.T) {
+	movie := `"movie":{"title":"Y8","year":2000,"director":"D"`
+	tests := []struct {
+		give    string
+		wantMsg string
+	}{
+		{`{"op":"add",` + movie + `,"Title":"Other"}}`, `unknown field "movie.Title" (field names are lowercase: "movie.title")`},
+		{`{"op":"get","TITLE":"Alien"}`, `unknown field "TITLE" (field names are lowercase: "title")`},
+		{`{"OP":"get","title":"Alien"}`, `unknown field "OP"`},
+		{`{"op":"edit","title":"Alien","set":{"Year":1980}}`, `unknown field "Year"`},
+		{`{"op":"get","title":"Alien","title":"Aliens"}`, `duplicate field "title"`},
+		{`{"op":"get","op":"all","title":"Alien"}`, `duplicate field "op"`},
+		{`{"op":"add",` + movie + `,"title":"Other"}}`, `duplicate field "movie.title"`},
+		{`{"op":"edit","title":"Alien","set":{"year":1980,"year":1981}}`, `duplicate field "set.year"`},
+		{`{"op":"all","limit":5,"limit":6}`, `duplicate field "limit"`},
+		{`{"op":"get","title":"\ud800"}`, `invalid escape "\\ud800": a UTF-16 surrogate without its pair`},
+		{`{"op":"get","title":"a\udc00b"}`, `invalid escape "\\udc00"`},
+		{`{"op":"get","title":"\ud800\u0041"}`, `invalid escape "\\ud800"`},
+		{`{"op":"get","title":"\ud800x"}`, `invalid escape "\\ud800"`},
+		{`{"op":"all","limit":0}`, "limit 0: want 1 to 1000"},
+		{`{"op":"all","limit":-0}`, "limit 0: want 1 to 1000"},
+		{`{"op":"all","limit":1e3}`, `field "limit": number 1e3 is the wrong type`},
+		{`{"op":"all","limit":5.0}`, `field "limit": number 5.0 is the wrong type`},
+		{`{"op":"get","title":"Alien","limit":0}`, `get does not take "limit"`},
+		{`{"op":"get","title":"Alien","cursor":""}`, `get does not take "cursor"`},
+		{`{"op":"all","title":""}`, `all does not take "title"`},
+		{`{"op":"get","title":null}`, `field "title": null is the wrong type`},
+		{`{"op":"add","movie":null}`, `field "movie": null is the wrong type`},
+		{`{"op":"edit","title":"Alien","set":{"genres":null}}`, `field "set.genres": null is the wrong type`},
+		{`{"op":"get","title":"Alien",}`, "invalid JSON"},
+		{`{"op":"get","title":"Alien"`, "unexpected end of JSON"},
+		{`{"op":"get","title":"Al` + "\t" + `ien"}`, "in string literal"},
+		{`{"op":"get","title":"\x"}`, "in string escape code"},
+		{`{"op":"all","limit":01}`, "invalid JSON"},
+	}
+	for _, tt := range tests {
+		req, err := DecodeRequest([]byte(tt.give))
+		if ErrorCode(err) != CodeBadRequest || !strings.Contains(err.Error(), tt.wantMsg) {
+			t.Errorf("DecodeRequest(%s) = %+v, %v; want bad_request with %q", tt.give, req, err, tt.wantMsg)
+		}
+	}
+
+	// What strictness still takes: escapes in keys and values, a surrogate
+	// pair, whitespace, null genres.
+	accepted := []struct {
+		give string
+		want Request
+	}{
+		{`{"\u006fp":"get","t\u0069tle":"\u0041lien"}`, Request{Op: OpGet, Title: "Alien"}},
+		{`{"op":"get","title":"smile \ud83d\ude00"}`, Request{Op: OpGet, Title: "smile 😀"}},
+		{"\t{ \"op\" : \"all\" ,\"limit\" : 1 }\r", Request{Op: OpAll, Limit: 1}},
+		{`{"op":"all","cursor":""}`, Request{Op: OpAll, Limit: DefaultPageSize}},
+		{`{"op":"add",` + movie + `,"genres":null}}`, Request{Op: OpAdd, Movie: &Movie{Title: "Y8", Year: 2000, Director: "D", Genres: []string{}}}},
+	}
+	for _, tt := range accepted {
+		got, err := DecodeRequest([]byte(tt.give))
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("DecodeRequest(%s) = %+v, %v; want %+v", tt.give, got, err, tt.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ type fleetServer struct {
 
 func startServer(t *testing.T, seed ...proto.Movie) fleetServer {
 	t.Helper()
-	st, _, err := store.Open(store.Options{Seed: seed, Dir: t.TempDir()})
+	st, _, err := store.Open(store.Options{Seed: server.ToStore(seed), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

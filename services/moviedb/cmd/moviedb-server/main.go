@@ -31,7 +31,6 @@ import (
 	"github.com/socklab/socklab/services/moviedb/internal/server"
 	"github.com/socklab/socklab/services/moviedb/internal/store"
 	"github.com/socklab/socklab/services/moviedb/internal/wal"
-	"github.com/socklab/socklab/services/moviedb/proto"
 )
 
 const usage = `usage: moviedb-server [flags]
@@ -107,7 +106,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 // openStore opens the database and says loudly what it found: a bad log
 // tail is an error at startup unless repair was asked for, and then a
 // warning naming what was cut off.
-func openStore(cfg server.Config, seed []proto.Movie, log *zap.Logger) (*store.Store, error) {
+func openStore(cfg server.Config, seed []store.Movie, log *zap.Logger) (*store.Store, error) {
 	if cfg.DataDir == "" {
 		log.Warn("no data directory: changes are kept in memory only and lost when the server stops; set MOVIEDB_DATA_DIR")
 	}

@@ -140,7 +140,7 @@ func TestRunCorruptLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, title := range []string{"One", "Two"} {
-		if _, err := st.Add(context.Background(), proto.Movie{Title: title, Year: 2000, Director: "D"}); err != nil {
+		if _, err := st.Add(context.Background(), store.Movie{Title: title, Year: 2000, Director: "D"}); err != nil {
 			t.Fatal(err)
 		}
 	}

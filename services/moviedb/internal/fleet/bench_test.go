@@ -48,7 +48,7 @@ func BenchmarkFanout(b *testing.B) {
 // before each connection is served: a stand-in for a network's round trip,
 // which loopback lacks.
 func benchServer(b *testing.B, seed []proto.Movie, delay time.Duration) string {
-	st, _, err := store.Open(store.Options{Seed: seed})
+	st, _, err := store.Open(store.Options{Seed: server.ToStore(seed)})
 	if err != nil {
 		b.Fatal(err)
 	}

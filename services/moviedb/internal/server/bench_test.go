@@ -87,7 +87,7 @@ func rawServer(b *testing.B, movies []proto.Movie) string {
 // ours (netserve, memdb, metrics) against the raw reference.
 func BenchmarkGet(b *testing.B) {
 	movies := synthetic(100_000)
-	st, _, err := store.Open(store.Options{Seed: movies})
+	st, _, err := store.Open(store.Options{Seed: ToStore(movies)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ type Config struct {
 	Repair      string        `env:"REPAIR" flag:"repair" help:"truncate: cut a bad log tail off (saved aside) and start; empty: refuse to start on a bad log"`
 	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"10s" flag:"idle-timeout" help:"time a client has to send its request line"`
 	MaxConns    int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"connections served at once; more get a busy error (0: no limit)"`
+	MaxPending  int           `env:"MAX_PENDING_MIB" envDefault:"32" flag:"max-pending-mib" help:"MiB of large responses (over 16 KiB) held at once for clients still reading them; a request that needs more gets a busy error (0: no limit)"`
 }
 
 // RepairTruncate is the one value of Config.Repair that repairs.
@@ -55,6 +57,9 @@ func (c Config) Validate() error {
 	if c.MaxConns < 0 {
 		return errors.New("max-conns must not be negative")
 	}
+	if c.MaxPending < 0 || c.MaxPending > 1<<20 {
+		return errors.New("max-pending-mib must be 0 (no limit) to 1048576")
+	}
 	return nil
 }
 
@@ -62,8 +67,8 @@ func (c Config) Validate() error {
 // are layered in order: a movie whose title (case-insensitively) is already
 // there replaces it in place, a new one is appended. That is how the lab's
 // fleet starts from the same films and still disagrees on a few.
-func (c Config) SeedMovies() ([]proto.Movie, error) {
-	var movies []proto.Movie
+func (c Config) SeedMovies() ([]store.Movie, error) {
+	var movies []store.Movie
 	at := map[string]int{}
 	for _, src := range strings.Split(c.Seed, ",") {
 		var layer []proto.Movie
@@ -80,14 +85,24 @@ func (c Config) SeedMovies() ([]proto.Movie, error) {
 		for _, m := range layer {
 			key := strings.ToLower(m.Title)
 			if i, ok := at[key]; ok {
-				movies[i] = m
+				movies[i] = store.Movie(m)
 				continue
 			}
 			at[key] = len(movies)
-			movies = append(movies, m)
+			movies = append(movies, store.Movie(m))
 		}
 	}
 	return movies, nil
+}
+
+// ToStore converts wire movies to the store's. The fields are the same
+// today; the types are two so that the disk and the wire can change apart.
+func ToStore(ms []proto.Movie) []store.Movie {
+	out := make([]store.Movie, len(ms))
+	for i := range ms {
+		out[i] = store.Movie(ms[i])
+	}
+	return out
 }
 
 // Metrics are the moviedb counters; build them with NewMetrics.
@@ -95,6 +110,7 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 	Errors   *prometheus.CounterVec
 	Latency  *prometheus.HistogramVec
+	Pending  prometheus.Gauge
 
 	requests map[proto.Op]prometheus.Counter
 	latency  map[proto.Op]prometheus.Observer
@@ -118,11 +134,15 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 			Help:    "Time from the request line read to the response written, by op; for add and edit it includes the fsync.",
 			Buckets: metrics.LatencyBuckets,
 		}, []string{"op"}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "moviedb", Name: "pending_response_bytes",
+			Help: "Bytes of large responses held for clients still reading them (the budget of MOVIEDB_MAX_PENDING_MIB).",
+		}),
 		requests: map[proto.Op]prometheus.Counter{},
 		latency:  map[proto.Op]prometheus.Observer{},
 		errors:   map[proto.Code]prometheus.Counter{},
 	}
-	reg.MustRegister(m.Requests, m.Errors, m.Latency,
+	reg.MustRegister(m.Requests, m.Errors, m.Latency, m.Pending,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "moviedb", Name: "movies", Help: "Movies stored.",
 		}, func() float64 { return float64(st.Len()) }),
@@ -157,7 +177,29 @@ type Handler struct {
 	Store   *store.Store
 	Log     *zap.Logger
 	Metrics *Metrics
+	// MaxPendingBytes bounds the bytes of large responses (over
+	// LargeResponseBytes) held at once while their clients read them; a
+	// request whose response does not fit gets a busy error. 0 means no
+	// limit. TCPServer sets it from Config.MaxPending when it is 0.
+	MaxPendingBytes int64
+
+	pending atomic.Int64
 }
+
+// LargeResponseBytes is the size from which a response counts against
+// MaxPendingBytes: a smaller one is copied into the connection's write
+// buffer (netserve.DefaultBufferBytes, always there), a larger one is
+// written from its own memory, held until the client has taken all of it
+// but the socket's send buffer, or the write times out.
+const LargeResponseBytes = netserve.DefaultBufferBytes
+
+// SendBufferBytes is the socket send buffer (SO_SNDBUF) of a connection
+// that gets a large response; Linux doubles it for its bookkeeping, so the
+// kernel holds at most 64 KiB of the response at a time. The default
+// grows to 4 MiB (net.ipv4.tcp_wmem), all of it charged to the server's
+// memory limit for a client that never reads. 32 KiB still fills a LAN:
+// the client reads it in one round trip.
+const SendBufferBytes = 32 << 10
 
 // Canned responses for failures before a request is read.
 var (
@@ -166,6 +208,7 @@ var (
 	respTimeout  = errorLine(proto.CodeTimeout, "no request line in time")
 	respShutdown = errorLine(proto.CodeUnavailable, "server is shutting down")
 	respNoEOL    = errorLine(proto.CodeBadRequest, "connection closed before the end of the request line; end it with \\n")
+	respPending  = errorLine(proto.CodeBusy, "server busy: its memory for responses that clients are still reading is full; try again")
 )
 
 func errorLine(code proto.Code, msg string) []byte {
@@ -182,19 +225,134 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 	}
 	start := time.Now()
 	req, err := proto.DecodeRequest(line)
-	var resp proto.Response
-	if err != nil {
+	var (
+		out  []byte
+		held int64 // of the budget, for out
+	)
+	switch {
+	case err != nil:
 		h.Metrics.invalid.Inc()
-		resp = h.failure(err)
-	} else {
+		out = proto.AppendResponse(nil, h.failure(err))
+	case req.Op == proto.OpAll:
 		h.Metrics.requests[req.Op].Inc()
-		resp = h.answer(ctx, req)
+		out, held = h.page(req)
+	default:
+		h.Metrics.requests[req.Op].Inc()
+		out = proto.AppendResponse(nil, h.answer(ctx, req))
 	}
-	c.Write(proto.AppendResponse(nil, resp))
-	c.Flush() // a write error means the client left; nothing to tell it
+	if held == 0 && len(out) > LargeResponseBytes {
+		// Not a page, yet large: reserve it now that it is built.
+		if held = int64(cap(out)); !h.reserve(held) {
+			h.Metrics.error(proto.CodeBusy)
+			out, held = respPending, 0
+		}
+	}
+	large := held > 0
+	if large {
+		defer h.release(held)
+		// What the kernel takes of a large response is beyond the budget:
+		// cap it, so a client that does not read holds at most the
+		// budget's share in the server and this much in its socket.
+		if tc, ok := c.NetConn().(*net.TCPConn); ok {
+			tc.SetWriteBuffer(SendBufferBytes)
+		}
+	}
+	c.Write(out)
+	if werr := c.Flush(); werr != nil && large {
+		// Most likely the write timed out on a client that does not read:
+		// reset the connection rather than leave the kernel an orphan
+		// socket holding the rest of the response for minutes.
+		if tc, ok := c.NetConn().(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		c.CloseAbruptly()
+	}
 	if err == nil {
 		h.Metrics.latency[req.Op].Observe(time.Since(start).Seconds())
 	}
+}
+
+// reserve takes n bytes of the pending-response budget, or reports that
+// they do not fit.
+func (h *Handler) reserve(n int64) bool {
+	if p := h.pending.Add(n); h.MaxPendingBytes > 0 && p > h.MaxPendingBytes {
+		h.pending.Add(-n)
+		return false
+	}
+	h.Metrics.Pending.Add(float64(n))
+	return true
+}
+
+func (h *Handler) release(n int64) {
+	h.pending.Add(-n)
+	h.Metrics.Pending.Sub(float64(n))
+}
+
+// page answers an "all" request, encoding the movies straight from the
+// store into a line whose memory is taken from the budget before it is
+// allocated, growing as it fills: a request that does not fit gets busy
+// without building more than fits. It returns the line and what it holds
+// of the budget (0 when the line is small and held nothing); the caller
+// releases it.
+func (h *Handler) page(req proto.Request) ([]byte, int64) {
+	if h.MaxPendingBytes > 0 && h.pending.Load() >= h.MaxPendingBytes {
+		h.Metrics.error(proto.CodeBusy)
+		return respPending, 0 // never modified: Write copies it
+	}
+	b := pageBuf{h: h}
+	// A typical movie is under 200 bytes.
+	if !b.grow(64 + 200*min(req.Limit, h.Store.Len())) {
+		h.Metrics.error(proto.CodeBusy)
+		return respPending, 0
+	}
+	b.out = proto.AppendPageStart(b.out)
+	i := 0
+	next := h.Store.Range(req.Cursor, req.Limit, func(m *store.Movie) {
+		pm := (*proto.Movie)(m)
+		if b.ok = b.ok && b.grow(proto.PageMovieBound(pm)); b.ok {
+			b.out = proto.AppendPageMovie(b.out, i, pm)
+			i++
+		}
+	})
+	if !b.ok || !b.grow(len(next)*6+16) {
+		h.release(b.held)
+		h.Metrics.error(proto.CodeBusy)
+		return respPending, 0
+	}
+	b.out = proto.AppendPageEnd(b.out, next)
+	if len(b.out) <= LargeResponseBytes {
+		// Small enough for the connection's own buffer: hold nothing.
+		h.release(b.held)
+		return b.out, 0
+	}
+	return b.out, b.held
+}
+
+// pageBuf is a line being built whose capacity is always reserved from the
+// handler's budget (held), so it never allocates past the budget.
+type pageBuf struct {
+	h    *Handler
+	out  []byte
+	held int64
+	ok   bool
+}
+
+// grow makes room for need more bytes, reserving the larger capacity
+// first; it reports false when the budget cannot take it.
+func (b *pageBuf) grow(need int) bool {
+	if cap(b.out)-len(b.out) >= need {
+		b.ok = true
+		return true
+	}
+	c := max(2*cap(b.out), len(b.out)+need)
+	if !b.h.reserve(int64(c)) {
+		return false
+	}
+	out := make([]byte, len(b.out), c)
+	copy(out, b.out)
+	b.h.release(b.held)
+	b.out, b.held, b.ok = out, int64(c), true
+	return true
 }
 
 func (h *Handler) readFailed(c *netserve.Conn, err error) {
@@ -224,37 +382,58 @@ func (h *Handler) readFailed(c *netserve.Conn, err error) {
 
 func (h *Handler) answer(ctx context.Context, req proto.Request) proto.Response {
 	var (
-		m   proto.Movie
+		m   store.Movie
 		err error
 	)
 	switch req.Op {
 	case proto.OpGet:
 		var ok bool
 		if m, ok = h.Store.Get(req.Title); !ok {
-			err = proto.Errorf(proto.CodeNotFound, "no movie titled %q", req.Title)
+			err = &store.TitleError{Err: store.ErrNotFound, Title: req.Title}
 		}
-	case proto.OpAll:
-		ms, next := h.Store.Page(req.Cursor, req.Limit)
-		return proto.Response{OK: true, Movies: ms, Next: next}
 	case proto.OpAdd:
-		m, err = h.Store.Add(ctx, *req.Movie)
+		m, err = h.Store.Add(ctx, store.Movie(*req.Movie))
 	case proto.OpEdit:
-		m, err = h.Store.Edit(ctx, req.Title, *req.Set)
+		m, err = h.Store.Edit(ctx, req.Title, store.Changes(*req.Set))
 	default:
 		err = fmt.Errorf("op %q passed validation", req.Op)
 	}
 	if err != nil {
 		return h.failure(err)
 	}
-	return proto.Response{OK: true, Movie: &m}
+	pm := proto.Movie(m)
+	return proto.Response{OK: true, Movie: &pm}
+}
+
+// wireError maps an error of proto (a bad request) or of the store to the
+// wire's; anything else is an internal error.
+func wireError(err error) *proto.Error {
+	var (
+		pe *proto.Error
+		te *store.TitleError
+	)
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.As(err, &te) && errors.Is(te.Err, store.ErrNotFound):
+		return proto.Errorf(proto.CodeNotFound, "no movie titled %q", te.Title)
+	case errors.As(err, &te) && errors.Is(te.Err, store.ErrExists):
+		return proto.Errorf(proto.CodeExists, "a movie titled %q is already stored", te.Title)
+	case errors.Is(err, store.ErrInvalid):
+		return proto.Errorf(proto.CodeBadRequest, "%v", err)
+	case errors.Is(err, store.ErrClosed):
+		return proto.Errorf(proto.CodeUnavailable, "server is shutting down")
+	case errors.Is(err, store.ErrLogFailed):
+		return proto.Errorf(proto.CodeUnavailable, "cannot store changes: disk write failed")
+	case errors.Is(err, store.ErrCanceled):
+		return proto.Errorf(proto.CodeUnavailable, "%v", err)
+	}
+	return proto.Errorf(proto.CodeInternal, "internal error")
 }
 
 func (h *Handler) failure(err error) proto.Response {
-	var pe *proto.Error
-	if !errors.As(err, &pe) {
-		h.Log.Error("internal error", zap.Error(err))
-		pe = proto.Errorf(proto.CodeInternal, "internal error")
-	} else if pe.Code == proto.CodeInternal {
+	pe := wireError(err)
+	if pe.Code == proto.CodeInternal {
 		h.Log.Error("internal error", zap.Error(err))
 	}
 	h.Metrics.error(pe.Code)
@@ -263,6 +442,9 @@ func (h *Handler) failure(err error) proto.Response {
 
 // TCPServer returns a netserve.Server configured from cfg.
 func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+	if h.MaxPendingBytes == 0 {
+		h.MaxPendingBytes = int64(cfg.MaxPending) << 20
+	}
 	return &netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -30,7 +32,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var update = flag.Bool("update", false, "rewrite the expected responses in testdata/")
 
-var testSeed = []proto.Movie{
+var testSeed = []store.Movie{
 	{Title: "Alien", Year: 1979, Director: "Ridley Scott", Genres: []string{"Horror", "Sci-Fi"}, Runtime: 117, Rating: "R"},
 	{Title: "Aliens", Year: 1986, Director: "James Cameron", Genres: []string{"Action", "Sci-Fi"}, Runtime: 137, Rating: "R"},
 	{Title: "Amélie", Year: 2001, Director: "Jean-Pierre Jeunet", Genres: []string{"Comedy", "Romance"}, Runtime: 122, Rating: "R"},
@@ -317,6 +319,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Seed = "" }, "seed"},
 		{func(c *Config) { c.IdleTimeout = 0 }, "idle-timeout"},
 		{func(c *Config) { c.MaxConns = -1 }, "max-conns"},
+		{func(c *Config) { c.MaxPending = -1 }, "max-pending-mib"},
+		{func(c *Config) { c.MaxPending = 0 }, ""},
 	}
 	for i, tt := range tests {
 		c := good
@@ -418,5 +422,161 @@ func TestSeedMoviesLayers(t *testing.T) {
 		if len(movies) != tt.wantLen || alien != tt.wantAlien {
 			t.Errorf("SeedMovies(%q) = %d movies, Alien year %d; want %d, %d", tt.seed, len(movies), alien, tt.wantLen, tt.wantAlien)
 		}
+	}
+}
+
+// TestWireError checks that each of the store's errors reaches the client
+// with its code, and that an unknown error is internal.
+func TestWireError(t *testing.T) {
+	tests := []struct {
+		give     error
+		wantCode proto.Code
+		wantMsg  string
+	}{
+		{&store.TitleError{Err: store.ErrNotFound, Title: "Alien 3"}, proto.CodeNotFound, `no movie titled "Alien 3"`},
+		{&store.TitleError{Err: store.ErrExists, Title: "Heat"}, proto.CodeExists, `a movie titled "Heat" is already stored`},
+		{fmt.Errorf("%w: no title", store.ErrInvalid), proto.CodeBadRequest, "invalid movie: no title"},
+		{store.ErrClosed, proto.CodeUnavailable, "server is shutting down"},
+		{fmt.Errorf("%w: disk full", store.ErrLogFailed), proto.CodeUnavailable, "cannot store changes: disk write failed"},
+		{fmt.Errorf("%w: outcome unknown: context canceled", store.ErrCanceled), proto.CodeUnavailable, "outcome unknown"},
+		{proto.Errorf(proto.CodeBadRequest, "year 1"), proto.CodeBadRequest, "year 1"},
+		{errors.New("boom"), proto.CodeInternal, "internal error"},
+	}
+	for _, tt := range tests {
+		got := wireError(tt.give)
+		if got.Code != tt.wantCode || !strings.Contains(got.Message, tt.wantMsg) {
+			t.Errorf("wireError(%v) = %v, want code %s with %q", tt.give, got, tt.wantCode, tt.wantMsg)
+		}
+	}
+}
+
+// TestPendingBudget is issue 16 finding 6: cheap requests pinned large
+// responses. 900 requests of 26 bytes for a 1,000-film page, never read,
+// held about 400 KB each for the 30 s write timeout, with no bound but
+// max-conns x 4 MiB. Now the responses waiting for their clients share a
+// budget (here 1 MiB): clients that ask for a page and do not read it
+// (over net.Pipe, which buffers nothing, so each write waits for the
+// reader) hold at most that much, the next one gets busy at once, and
+// when they leave, pages are served again.
+func TestPendingBudget(t *testing.T) {
+	f := newFixture(t, store.Options{Seed: ToStore(synthetic(1000))})
+	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 1}, nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ask := func() (net.Conn, string) {
+		cli, conn := net.Pipe()
+		wg.Go(func() { srv.ServeConn(conn) })
+		cli.SetDeadline(time.Now().Add(nettest.Timeout))
+		if _, err := io.WriteString(cli, `{"op":"all","limit":1000}`+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, len(`{"ok":false`))
+		if _, err := io.ReadFull(cli, head); err != nil {
+			t.Fatal(err)
+		}
+		return cli, string(head)
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	busy := ""
+	for range 40 { // 40 pages of about 130 KB: 5 MB unread
+		cli, head := ask()
+		if head == `{"ok":false` {
+			rest, _ := io.ReadAll(cli)
+			busy = head + string(rest)
+			cli.Close()
+			break
+		}
+		held = append(held, cli) // reads nothing more: its page waits
+	}
+	if busy == "" {
+		t.Fatalf("%d clients hold a 1,000-film page each, unread, and the next still got its page; want busy past 1 MiB", len(held))
+	}
+	if want := string(respPending); busy != want {
+		t.Errorf("over the budget: %q, want %q", busy, want)
+	}
+	if len(held) == 0 {
+		t.Fatal("the first page was refused: the budget holds none")
+	}
+	if p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes"); p > 1<<20 || p < float64(len(held)*1000*100) {
+		t.Errorf("pending response bytes %v with %d pages held, want at most 1 MiB", p, len(held))
+	}
+
+	for _, c := range held {
+		c.Close() // the server's write fails at once; its bytes go back
+	}
+	held = nil
+	cli, head := ask()
+	rest, err := io.ReadAll(cli)
+	cli.Close()
+	resp, derr := proto.DecodeResponse(append([]byte(head), rest...))
+	if err != nil || derr != nil || len(resp.Movies) != 1000 {
+		t.Errorf("after the readers left: %d movies, %v, %v; want a page of 1000", len(resp.Movies), err, derr)
+	}
+	wg.Wait()
+	if p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes"); p != 0 {
+		t.Errorf("pending response bytes %v after every client left, want 0", p)
+	}
+}
+
+// gaugeValue returns the value of the gauge named name in reg, or -1.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestWriteTimeoutResets checks that a large response whose client reads
+// nothing until the write timeout ends with a reset, so that the kernel
+// drops the rest of it at once (a graceful close would leave an orphan
+// socket holding it for minutes), and that its budget comes back.
+func TestWriteTimeoutResets(t *testing.T) {
+	f := newFixture(t, store.Options{Seed: ToStore(synthetic(1000))})
+	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 8}, nil)
+	srv.WriteTimeout = 200 * time.Millisecond
+	addr := serveTCP(t, srv)
+	// A small receive window, so that the page cannot all be sent.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, `{"op":"all","limit":1000}`+"\n")
+
+	// Wait until the server holds the page, then until it gave up on it.
+	deadline := time.Now().Add(nettest.Timeout)
+	for held := false; ; time.Sleep(5 * time.Millisecond) {
+		p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes")
+		held = held || p > 0
+		if held && p == 0 && srv.ActiveConns() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server still holds the page (pending %v bytes, %d connections)", p, srv.ActiveConns())
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(nettest.Timeout))
+	n, err := io.Copy(io.Discard, c)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client read %d bytes of the page, then %v; want a reset", n, err)
 	}
 }

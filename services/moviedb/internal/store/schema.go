@@ -6,7 +6,7 @@ import (
 
 // Table and index names of the movie database.
 const (
-	// TableMovies holds *proto.Movie objects, never modified once inserted.
+	// TableMovies holds *Movie objects, never modified once inserted.
 	TableMovies = "movies"
 	// IndexID is the primary index of TableMovies: the title, lowercased,
 	// so that lookups are case-insensitive and the index order is the
@@ -23,7 +23,7 @@ func Schema() *memdb.DBSchema {
 
 // moviesTableSchema describes TableMovies. Its only index is IndexID, unique
 // and over strings.ToLower(Title): two titles that differ only in case are
-// the same movie. Titles are never empty (proto validates them), as memdb
+// the same movie. Titles are never empty (check refuses them), as memdb
 // requires of a primary index.
 func moviesTableSchema() *memdb.TableSchema {
 	return &memdb.TableSchema{

@@ -7,9 +7,15 @@
 // log with one fsync (group commit), and only then commits the transaction
 // and answers each caller. A write that returned nil is on disk, and no
 // reader ever saw a change that is not.
+//
+// The store speaks its own language: Movie and Changes are its types, and
+// its failures are the sentinel errors below (wrapped with detail), which
+// the server maps to the wire protocol's codes. The log's records are the
+// store's own too (see record), independent of the wire format.
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,12 +26,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	memdb "github.com/hashicorp/go-memdb"
 	"go.uber.org/zap"
 
 	"github.com/socklab/socklab/services/moviedb/internal/wal"
-	"github.com/socklab/socklab/services/moviedb/proto"
 )
 
 // LogFile is the name of the write-ahead log in the data directory.
@@ -34,8 +40,101 @@ const LogFile = "moviedb.wal"
 // DefaultMaxBatch bounds the writes one fsync covers.
 const DefaultMaxBatch = 256
 
-// ErrClosed is returned by writes after Close.
-var ErrClosed = proto.Errorf(proto.CodeUnavailable, "server is shutting down")
+// Movie is one stored film. The title is its key: unique case-insensitively,
+// never edited. The json names are the log record's (see record), which
+// must keep reading logs written before.
+type Movie struct {
+	Title    string   `json:"title"`
+	Year     int      `json:"year"`
+	Director string   `json:"director"`
+	Genres   []string `json:"genres"` // never nil in a stored movie
+	Runtime  int      `json:"runtime"`
+	Rating   string   `json:"rating"`
+}
+
+// Changes are the fields an edit sets; nil fields stay as they are.
+type Changes struct {
+	Year     *int
+	Director *string
+	Genres   *[]string
+	Runtime  *int
+	Rating   *string
+}
+
+// Empty reports whether c changes nothing.
+func (c Changes) Empty() bool {
+	return c.Year == nil && c.Director == nil && c.Genres == nil && c.Runtime == nil && c.Rating == nil
+}
+
+// apply returns m with c applied. m is not modified: the result has its own
+// Genres when c sets them and shares m's otherwise.
+func (c Changes) apply(m Movie) Movie {
+	if c.Year != nil {
+		m.Year = *c.Year
+	}
+	if c.Director != nil {
+		m.Director = *c.Director
+	}
+	if c.Genres != nil {
+		m.Genres = append([]string{}, (*c.Genres)...)
+	}
+	if c.Runtime != nil {
+		m.Runtime = *c.Runtime
+	}
+	if c.Rating != nil {
+		m.Rating = *c.Rating
+	}
+	return m
+}
+
+// The store's failures. Writes return them wrapped with detail; test them
+// with errors.Is, and get the title of ErrNotFound and ErrExists with
+// errors.As and a *TitleError.
+var (
+	// ErrNotFound: no movie has the title (Edit).
+	ErrNotFound = errors.New("no such movie")
+	// ErrExists: a movie has the title already (Add); nothing changed.
+	ErrExists = errors.New("title already stored")
+	// ErrInvalid: a movie or a change the store cannot hold (no title,
+	// invalid UTF-8, an edit that changes nothing). Callers validate their
+	// own rules before; the store checks only what its index needs.
+	ErrInvalid = errors.New("invalid movie")
+	// ErrClosed: the store was closed before it took the write.
+	ErrClosed = errors.New("store closed")
+	// ErrLogFailed: the log could not be written; the write's outcome is
+	// unknown, and every later write fails the same way.
+	ErrLogFailed = errors.New("cannot write the log")
+	// ErrCanceled: the caller's context ended. Before the writer took the
+	// write it is not stored; after, its outcome is unknown. The message
+	// says which.
+	ErrCanceled = errors.New("write canceled")
+)
+
+// TitleError is ErrNotFound or ErrExists with the title concerned: the one
+// asked for (not found) or the one stored (exists).
+type TitleError struct {
+	Err   error // ErrNotFound or ErrExists
+	Title string
+}
+
+func (e *TitleError) Error() string { return fmt.Sprintf("%v: %q", e.Err, e.Title) }
+
+// Unwrap returns Err.
+func (e *TitleError) Unwrap() error { return e.Err }
+
+// check reports whether m can be stored: a title for the index, valid
+// UTF-8 (the log is JSON, which would replace bad bytes).
+func check(m *Movie) error {
+	if m.Title == "" {
+		return fmt.Errorf("%w: no title", ErrInvalid)
+	}
+	for _, s := range append([]string{m.Title, m.Director, m.Rating}, m.Genres...) {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalid, s)
+		}
+	}
+	return nil
+}
 
 // Options configure Open.
 type Options struct {
@@ -44,7 +143,7 @@ type Options struct {
 	Dir string
 	// Seed is loaded into a new database: when Dir holds no log yet, or
 	// always when Dir is empty.
-	Seed []proto.Movie
+	Seed []Movie
 	// Repair cuts a bad log tail off (saving it aside) instead of refusing
 	// to open.
 	Repair bool
@@ -64,6 +163,10 @@ type Info struct {
 	// Repaired is set when Open cut a bad log tail off; SavedTo holds it.
 	Repaired *wal.CorruptError
 	SavedTo  string
+	// UpgradedFrom is the log version Open rewrote the log from (0: none);
+	// the original is in BackupPath.
+	UpgradedFrom int
+	BackupPath   string
 }
 
 // Store is the movie database. Its methods are safe for concurrent use.
@@ -85,23 +188,26 @@ type Store struct {
 }
 
 type writeOp struct {
-	add   *proto.Movie   // add this movie, or
-	title string         // edit the movie with this title
-	set   *proto.Changes // by these changes
-	done  chan result    // buffered: the writer never blocks on it
+	add   *Movie      // add this movie, or
+	title string      // edit the movie with this title
+	set   *Changes    // by these changes
+	done  chan result // buffered: the writer never blocks on it
 }
 
 type result struct {
-	movie proto.Movie
+	movie Movie
 	err   error
 }
 
-// record is one log record: the whole movie as stored after an add or an
-// edit. Replaying puts it, replacing any movie of the same title, so the
-// log needs no other kind of record.
+// record is one log record, the payload of a wal record: the whole movie as
+// stored after an add or an edit, as JSON {"op":"put","movie":{...}} with
+// Movie's json names. Replaying puts it, replacing any movie of the same
+// title, so the log needs no other kind of record. Logs of wal version 1
+// (written when this was the wire format's movie) have the same payload;
+// a new payload shape would need a new wal version.
 type record struct {
-	Op    string       `json:"op"` // "put"
-	Movie *proto.Movie `json:"movie"`
+	Op    string `json:"op"` // "put"
+	Movie *Movie `json:"movie"`
 }
 
 // Open opens the database in opts.Dir, creating it with opts.Seed when it
@@ -142,12 +248,12 @@ func Open(opts Options) (*Store, Info, error) {
 	return s, info, nil
 }
 
-func (s *Store) load(seed []proto.Movie) error {
+func (s *Store) load(seed []Movie) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	n := 0
 	for i := range seed {
-		if err := seed[i].Validate(); err != nil {
+		if err := check(&seed[i]); err != nil {
 			return fmt.Errorf("seed movie %d: %w", i+1, err)
 		}
 		added, err := put(txn, seed[i])
@@ -165,7 +271,7 @@ func (s *Store) load(seed []proto.Movie) error {
 
 // put inserts a copy of m, replacing a movie of the same title, and
 // reports whether the title was new.
-func put(txn *memdb.Txn, m proto.Movie) (added bool, err error) {
+func put(txn *memdb.Txn, m Movie) (added bool, err error) {
 	old, err := txn.First(TableMovies, IndexID, m.Title)
 	if err != nil {
 		return false, err
@@ -194,7 +300,7 @@ func (s *Store) openDir(opts Options) (Info, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		recs := make([][]byte, 0, len(opts.Seed))
 		for i := range opts.Seed {
-			if err := opts.Seed[i].Validate(); err != nil {
+			if err := check(&opts.Seed[i]); err != nil {
 				return info, fmt.Errorf("seed movie %d: %w", i+1, err)
 			}
 			recs = append(recs, encodeRecord(opts.Seed[i]))
@@ -223,8 +329,13 @@ func (s *Store) openDir(opts Options) (Info, error) {
 	})
 	info.Replayed, info.LogBytes = rep.Records, rep.Size
 	info.Repaired, info.SavedTo = rep.Repaired, rep.SavedTo
+	info.UpgradedFrom, info.BackupPath = rep.UpgradedFrom, rep.BackupPath
 	if err != nil {
 		return info, err
+	}
+	if rep.UpgradedFrom != 0 {
+		s.log.Info("write-ahead log rewritten in the current format",
+			zap.String("path", path), zap.Int("from_version", rep.UpgradedFrom), zap.String("original", rep.BackupPath))
 	}
 	txn.Commit()
 	s.count.Store(int64(n))
@@ -232,7 +343,7 @@ func (s *Store) openDir(opts Options) (Info, error) {
 	return info, nil
 }
 
-func encodeRecord(m proto.Movie) []byte {
+func encodeRecord(m Movie) []byte {
 	b, err := json.Marshal(record{Op: "put", Movie: &m})
 	if err != nil {
 		panic("store: encode record: " + err.Error()) // a Movie always encodes
@@ -240,33 +351,35 @@ func encodeRecord(m proto.Movie) []byte {
 	return b
 }
 
-func decodeRecord(b []byte) (proto.Movie, error) {
+func decodeRecord(b []byte) (Movie, error) {
 	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return proto.Movie{}, err
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Movie{}, err
 	}
 	if r.Op != "put" || r.Movie == nil {
-		return proto.Movie{}, fmt.Errorf("unknown record op %q", r.Op)
+		return Movie{}, fmt.Errorf("unknown record op %q", r.Op)
 	}
-	if err := r.Movie.Validate(); err != nil {
-		return proto.Movie{}, err
+	if err := check(r.Movie); err != nil {
+		return Movie{}, err
 	}
 	return *r.Movie, nil
 }
 
 // Get returns the movie titled title, case-insensitively.
-func (s *Store) Get(title string) (proto.Movie, bool) {
+func (s *Store) Get(title string) (Movie, bool) {
 	txn := s.db.Txn(false)
 	raw, err := txn.First(TableMovies, IndexID, title)
 	if err != nil || raw == nil {
-		return proto.Movie{}, false
+		return Movie{}, false
 	}
-	return clone(raw.(*proto.Movie)), true
+	return clone(raw.(*Movie)), true
 }
 
 // clone copies a stored movie, so that no caller can modify what the
 // database holds.
-func clone(m *proto.Movie) proto.Movie {
+func clone(m *Movie) Movie {
 	c := *m
 	c.Genres = slices.Clone(m.Genres)
 	return c
@@ -276,25 +389,37 @@ func clone(m *proto.Movie) proto.Movie {
 // after cursor ("" for the first page), and the cursor of the next page, ""
 // when there is none. A page read is one consistent snapshot; successive
 // pages see later writes.
-func (s *Store) Page(cursor string, limit int) ([]proto.Movie, string) {
+func (s *Store) Page(cursor string, limit int) ([]Movie, string) {
+	ms := make([]Movie, 0, min(limit, 64))
+	next := s.Range(cursor, limit, func(m *Movie) { ms = append(ms, clone(m)) })
+	return ms, next
+}
+
+// Range calls fn with each movie of the page Page would return, in order,
+// and returns the cursor of the next page. fn sees the stored movie
+// itself, without a copy: it must not modify it or keep it after the call.
+func (s *Store) Range(cursor string, limit int, fn func(m *Movie)) (next string) {
 	cursor = strings.ToLower(cursor)
 	txn := s.db.Txn(false)
 	it, err := txn.LowerBound(TableMovies, IndexID, cursor)
 	if err != nil {
-		return []proto.Movie{}, ""
+		return ""
 	}
-	ms := make([]proto.Movie, 0, min(limit, 64))
+	n := 0
+	var last *Movie
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		m := raw.(*proto.Movie)
+		m := raw.(*Movie)
 		if cursor != "" && strings.ToLower(m.Title) == cursor {
 			continue // the last movie of the previous page
 		}
-		if len(ms) == limit {
-			return ms, strings.ToLower(ms[len(ms)-1].Title)
+		if n == limit {
+			return strings.ToLower(last.Title)
 		}
-		ms = append(ms, clone(m))
+		fn(m)
+		last = m
+		n++
 	}
-	return ms, ""
+	return ""
 }
 
 // Len reports how many movies are stored.
@@ -308,27 +433,27 @@ func (s *Store) Syncs() uint64 { return s.syncs.Load() }
 // in memory without a data directory).
 func (s *Store) Records() uint64 { return s.records.Load() }
 
-// Add stores a new movie and returns it as stored. It fails with an
-// *proto.Error: CodeExists when a movie has the title, CodeBadRequest for an
-// invalid movie, CodeUnavailable when the change cannot be made durable
-// (then whether it was is unknown) or after Close.
-func (s *Store) Add(ctx context.Context, m proto.Movie) (proto.Movie, error) {
-	if err := m.Validate(); err != nil {
-		return proto.Movie{}, err
+// Add stores a new movie and returns it as stored (Genres never nil). It
+// fails with ErrExists (in a *TitleError) when a movie has the title,
+// ErrInvalid, ErrLogFailed when the change cannot be made durable (then
+// whether it was is unknown), ErrClosed after Close, or ErrCanceled.
+func (s *Store) Add(ctx context.Context, m Movie) (Movie, error) {
+	if err := check(&m); err != nil {
+		return Movie{}, err
 	}
 	m.Genres = slices.Clone(m.Genres) // the caller may reuse its slice
+	if m.Genres == nil {
+		m.Genres = []string{}
+	}
 	return s.submit(ctx, &writeOp{add: &m})
 }
 
 // Edit changes the fields of the movie titled title (case-insensitively)
-// that c sets, and returns the movie as stored. It fails with CodeNotFound
-// when no movie has the title, and otherwise as Add.
-func (s *Store) Edit(ctx context.Context, title string, c proto.Changes) (proto.Movie, error) {
+// that c sets, and returns the movie as stored. It fails with ErrNotFound
+// (in a *TitleError) when no movie has the title, and otherwise as Add.
+func (s *Store) Edit(ctx context.Context, title string, c Changes) (Movie, error) {
 	if c.Empty() {
-		return proto.Movie{}, proto.Errorf(proto.CodeBadRequest, "edit changes nothing")
-	}
-	if err := c.Validate(); err != nil {
-		return proto.Movie{}, err
+		return Movie{}, fmt.Errorf("%w: edit changes nothing", ErrInvalid)
 	}
 	if c.Genres != nil {
 		g := slices.Clone(*c.Genres)
@@ -337,21 +462,21 @@ func (s *Store) Edit(ctx context.Context, title string, c proto.Changes) (proto.
 	return s.submit(ctx, &writeOp{title: title, set: &c})
 }
 
-func (s *Store) submit(ctx context.Context, op *writeOp) (proto.Movie, error) {
+func (s *Store) submit(ctx context.Context, op *writeOp) (Movie, error) {
 	op.done = make(chan result, 1)
 	select {
 	case s.ops <- op:
 	case <-s.quit:
-		return proto.Movie{}, ErrClosed
+		return Movie{}, ErrClosed
 	case <-ctx.Done():
-		return proto.Movie{}, proto.Errorf(proto.CodeUnavailable, "not stored: %v", context.Cause(ctx))
+		return Movie{}, fmt.Errorf("%w: not stored: %v", ErrCanceled, context.Cause(ctx))
 	}
 	select {
 	case r := <-op.done:
 		return r.movie, r.err
 	case <-ctx.Done():
 		// The writer has it and will finish it; the caller just stops waiting.
-		return proto.Movie{}, proto.Errorf(proto.CodeUnavailable, "outcome unknown: %v", context.Cause(ctx))
+		return Movie{}, fmt.Errorf("%w: outcome unknown: %v", ErrCanceled, context.Cause(ctx))
 	}
 }
 
@@ -404,7 +529,7 @@ func (s *Store) commit(batch []*writeOp) {
 				s.log.Error("cannot write the log; refusing every write from now on",
 					zap.String("path", s.wal.Path()), zap.Error(err))
 			}
-			fail := proto.Errorf(proto.CodeUnavailable, "cannot store changes: disk write failed")
+			fail := fmt.Errorf("%w: %w", ErrLogFailed, err)
 			for i := range results {
 				if results[i].err == nil {
 					results[i] = result{err: fail}
@@ -428,31 +553,34 @@ func (s *Store) reply(batch []*writeOp, results []result) {
 }
 
 // apply makes one write in txn and returns the movie as stored.
-func apply(txn *memdb.Txn, op *writeOp) (proto.Movie, error) {
+func apply(txn *memdb.Txn, op *writeOp) (Movie, error) {
 	if op.add != nil {
 		old, err := txn.First(TableMovies, IndexID, op.add.Title)
 		if err != nil {
-			return proto.Movie{}, proto.Errorf(proto.CodeInternal, "%v", err)
+			return Movie{}, fmt.Errorf("memdb: %w", err)
 		}
 		if old != nil {
-			return proto.Movie{}, proto.Errorf(proto.CodeExists, "a movie titled %q is already stored", old.(*proto.Movie).Title)
+			return Movie{}, &TitleError{Err: ErrExists, Title: old.(*Movie).Title}
 		}
 		if _, err := put(txn, *op.add); err != nil {
-			return proto.Movie{}, proto.Errorf(proto.CodeInternal, "%v", err)
+			return Movie{}, fmt.Errorf("memdb: %w", err)
 		}
 		return *op.add, nil
 	}
 	old, err := txn.First(TableMovies, IndexID, op.title)
 	if err != nil {
-		return proto.Movie{}, proto.Errorf(proto.CodeInternal, "%v", err)
+		return Movie{}, fmt.Errorf("memdb: %w", err)
 	}
 	if old == nil {
-		return proto.Movie{}, proto.Errorf(proto.CodeNotFound, "no movie titled %q", op.title)
+		return Movie{}, &TitleError{Err: ErrNotFound, Title: op.title}
 	}
-	// Apply returns a new Movie; the stored one is never modified.
-	m := op.set.Apply(*old.(*proto.Movie))
+	// apply returns a new Movie; the stored one is never modified.
+	m := op.set.apply(*old.(*Movie))
+	if err := check(&m); err != nil {
+		return Movie{}, err
+	}
 	if _, err := put(txn, m); err != nil {
-		return proto.Movie{}, proto.Errorf(proto.CodeInternal, "%v", err)
+		return Movie{}, fmt.Errorf("memdb: %w", err)
 	}
 	return m, nil
 }

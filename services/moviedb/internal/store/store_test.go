@@ -15,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/socklab/socklab/services/moviedb/internal/wal"
-	"github.com/socklab/socklab/services/moviedb/proto"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,7 +33,7 @@ func TestSchema(t *testing.T) {
 	}
 }
 
-var seed = []proto.Movie{
+var seed = []Movie{
 	{Title: "Alien", Year: 1979, Director: "Ridley Scott", Genres: []string{"Horror", "Sci-Fi"}, Runtime: 117, Rating: "R"},
 	{Title: "Aliens", Year: 1986, Director: "James Cameron", Genres: []string{"Action"}, Runtime: 137, Rating: "R"},
 	{Title: "Zodiac", Year: 2007, Director: "David Fincher", Genres: []string{"Crime"}, Runtime: 157, Rating: "R"},
@@ -78,9 +77,9 @@ func TestGet(t *testing.T) {
 }
 
 func TestPage(t *testing.T) {
-	var many []proto.Movie
+	var many []Movie
 	for i := range 250 {
-		many = append(many, proto.Movie{Title: fmt.Sprintf("Movie %03d", 249-i), Year: 2000, Director: "D"})
+		many = append(many, Movie{Title: fmt.Sprintf("Movie %03d", 249-i), Year: 2000, Director: "D"})
 	}
 	s := open(t, Options{Seed: many})
 	var got []string
@@ -124,31 +123,37 @@ func TestPage(t *testing.T) {
 func TestAddEdit(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, Options{Seed: seed})
-	newM := proto.Movie{Title: "Heat", Year: 1995, Director: "Michael Mann", Genres: []string{"Crime"}, Runtime: 170, Rating: "R"}
+	newM := Movie{Title: "Heat", Year: 1995, Director: "Michael Mann", Genres: []string{"Crime"}, Runtime: 170, Rating: "R"}
 	tests := []struct {
-		name     string
-		do       func() (proto.Movie, error)
-		wantCode proto.Code
-		want     proto.Movie
+		name      string
+		do        func() (Movie, error)
+		wantErr   error
+		wantTitle string // of a *TitleError
+		want      Movie
 	}{
-		{"add new", func() (proto.Movie, error) { return s.Add(ctx, newM) }, "", newM},
-		{"add again, other case", func() (proto.Movie, error) {
+		{"add new", func() (Movie, error) { return s.Add(ctx, newM) }, nil, "", newM},
+		{"add again, other case", func() (Movie, error) {
 			m := newM
 			m.Title = "HEAT"
 			return s.Add(ctx, m)
-		}, proto.CodeExists, proto.Movie{}},
-		{"add invalid", func() (proto.Movie, error) { return s.Add(ctx, proto.Movie{Title: "X"}) }, proto.CodeBadRequest, proto.Movie{}},
-		{"edit", func() (proto.Movie, error) {
-			return s.Edit(ctx, "alien", proto.Changes{Year: ptr(1980), Genres: &[]string{"Horror"}})
-		}, "", proto.Movie{Title: "Alien", Year: 1980, Director: "Ridley Scott", Genres: []string{"Horror"}, Runtime: 117, Rating: "R"}},
-		{"edit missing", func() (proto.Movie, error) { return s.Edit(ctx, "Alien 5", proto.Changes{Year: ptr(2030)}) }, proto.CodeNotFound, proto.Movie{}},
-		{"edit nothing", func() (proto.Movie, error) { return s.Edit(ctx, "Alien", proto.Changes{}) }, proto.CodeBadRequest, proto.Movie{}},
-		{"edit invalid", func() (proto.Movie, error) { return s.Edit(ctx, "Alien", proto.Changes{Runtime: ptr(-1)}) }, proto.CodeBadRequest, proto.Movie{}},
+		}, ErrExists, "Heat", Movie{}},
+		{"add without title", func() (Movie, error) { return s.Add(ctx, Movie{Year: 2000}) }, ErrInvalid, "", Movie{}},
+		{"add bad UTF-8", func() (Movie, error) { return s.Add(ctx, Movie{Title: "X", Director: "\xff"}) }, ErrInvalid, "", Movie{}},
+		{"edit", func() (Movie, error) {
+			return s.Edit(ctx, "alien", Changes{Year: ptr(1980), Genres: &[]string{"Horror"}})
+		}, nil, "", Movie{Title: "Alien", Year: 1980, Director: "Ridley Scott", Genres: []string{"Horror"}, Runtime: 117, Rating: "R"}},
+		{"edit missing", func() (Movie, error) { return s.Edit(ctx, "Alien 5", Changes{Year: ptr(2030)}) }, ErrNotFound, "Alien 5", Movie{}},
+		{"edit nothing", func() (Movie, error) { return s.Edit(ctx, "Alien", Changes{}) }, ErrInvalid, "", Movie{}},
+		{"edit bad UTF-8", func() (Movie, error) { return s.Edit(ctx, "Alien", Changes{Rating: ptr("\xfe")}) }, ErrInvalid, "", Movie{}},
 	}
 	for _, tt := range tests {
 		got, err := tt.do()
-		if proto.ErrorCode(err) != tt.wantCode || (tt.wantCode == "" && err != nil) {
-			t.Errorf("%s: error %v, want code %q", tt.name, err, tt.wantCode)
+		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+			t.Errorf("%s: error %v, want %v", tt.name, err, tt.wantErr)
+		}
+		var te *TitleError
+		if errors.As(err, &te) != (tt.wantTitle != "") || (te != nil && te.Title != tt.wantTitle) {
+			t.Errorf("%s: error %#v, want a *TitleError for %q", tt.name, err, tt.wantTitle)
 		}
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
@@ -169,14 +174,14 @@ func TestStoredObjectsNeverChange(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, Options{Seed: seed})
 	genres := []string{"Drama"}
-	if _, err := s.Add(ctx, proto.Movie{Title: "Heat", Year: 1995, Director: "Michael Mann", Genres: genres}); err != nil {
+	if _, err := s.Add(ctx, Movie{Title: "Heat", Year: 1995, Director: "Michael Mann", Genres: genres}); err != nil {
 		t.Fatal(err)
 	}
 	genres[0] = "changed by the caller"
 	before, _ := s.Get("Heat")
 	before.Genres[0] = "changed by a reader"
 	snapshot, _ := s.Get("Heat")
-	if _, err := s.Edit(ctx, "Heat", proto.Changes{Director: ptr("Somebody Else")}); err != nil {
+	if _, err := s.Edit(ctx, "Heat", Changes{Director: ptr("Somebody Else")}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := s.Get("Heat")
@@ -198,22 +203,22 @@ func TestDurableReopen(t *testing.T) {
 	if !info.Created || info.Seeded != len(seed) || info.Replayed != len(seed) {
 		t.Errorf("first Open info = %+v, want created with %d seeded", info, len(seed))
 	}
-	if _, err := s.Add(ctx, proto.Movie{Title: "Heat", Year: 1995, Director: "Michael Mann"}); err != nil {
+	if _, err := s.Add(ctx, Movie{Title: "Heat", Year: 1995, Director: "Michael Mann"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Edit(ctx, "ALIEN", proto.Changes{Rating: ptr("NC-17")}); err != nil {
+	if _, err := s.Edit(ctx, "ALIEN", Changes{Rating: ptr("NC-17")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := Open(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("second Open of a directory in use: %v, want an error", err)
 	}
 	s.Close()
-	if _, err := s.Add(ctx, proto.Movie{Title: "Late", Year: 2000, Director: "D"}); err != ErrClosed {
+	if _, err := s.Add(ctx, Movie{Title: "Late", Year: 2000, Director: "D"}); err != ErrClosed {
 		t.Errorf("Add after Close = %v, want ErrClosed", err)
 	}
 
 	// A different seed is ignored: the directory is not new.
-	s2, info, err := Open(Options{Dir: dir, Seed: []proto.Movie{{Title: "Other", Year: 2000, Director: "D"}}})
+	s2, info, err := Open(Options{Dir: dir, Seed: []Movie{{Title: "Other", Year: 2000, Director: "D"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,15 +248,15 @@ func TestConcurrentWriters(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				title := fmt.Sprintf("W%02d-%02d", w, i)
-				if _, err := s.Add(ctx, proto.Movie{Title: title, Year: 2000 + i, Director: "D"}); err != nil {
+				if _, err := s.Add(ctx, Movie{Title: title, Year: 2000 + i, Director: "D"}); err != nil {
 					errs <- fmt.Errorf("add %s: %w", title, err)
 				}
 				// Every writer also edits the same movie, and adds a title
 				// every other writer adds too: exactly one add of it wins.
-				if _, err := s.Edit(ctx, "Alien", proto.Changes{Runtime: ptr(100 + w)}); err != nil {
+				if _, err := s.Edit(ctx, "Alien", Changes{Runtime: ptr(100 + w)}); err != nil {
 					errs <- fmt.Errorf("edit: %w", err)
 				}
-				if _, err := s.Add(ctx, proto.Movie{Title: fmt.Sprintf("Shared %d", i), Year: 2000, Director: "D"}); err != nil && proto.ErrorCode(err) != proto.CodeExists {
+				if _, err := s.Add(ctx, Movie{Title: fmt.Sprintf("Shared %d", i), Year: 2000, Director: "D"}); err != nil && !errors.Is(err, ErrExists) {
 					errs <- fmt.Errorf("add shared: %w", err)
 				}
 			}
@@ -290,7 +295,7 @@ func TestCorruptLogTail(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, Options{Dir: dir, Seed: seed})
 	for _, title := range []string{"One", "Two", "Three"} {
-		if _, err := s.Add(ctx, proto.Movie{Title: title, Year: 2000, Director: "D"}); err != nil {
+		if _, err := s.Add(ctx, Movie{Title: title, Year: 2000, Director: "D"}); err != nil {
 			t.Fatal(err)
 		}
 	}
