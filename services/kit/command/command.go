@@ -1,0 +1,319 @@
+// Package command builds socklab's commands. A command declares only what
+// is special about it; the package does the rest, once for every command.
+//
+// A server (Server) declares its settings structs, each with the prefix of
+// its environment variables (flags mirror them), its healthcheck probes and
+// a Start function that builds its handlers and metrics and hands its
+// listeners to the Setup. The package parses the command line (errors name
+// the variable or flag), builds the zap logger, runs the process-wide setup,
+// serves Prometheus /metrics on METRICS_ADDR, answers the `healthcheck` mode,
+// ends on SIGINT or SIGTERM (Main), and shuts down in phases bounded by
+// SHUTDOWN_TIMEOUT (service.Run). A client (Command) gets the same parsing
+// and exit codes.
+//
+// # The Handler shape
+//
+// Every service's internal/server package follows one shape, which
+// Setup.Listen and netserve rely on:
+//
+//   - A Handler is a struct with exported, documented fields (net/http's
+//     Server is the model); there is no constructor, and the zero value of
+//     every optional field works. Settings come in as the service's Config
+//     field or as the fields they set; dependencies (a store, a clock) as
+//     fields.
+//   - Log and Metrics are fields, and nil is always safe: a nil Log logs
+//     nothing, a nil Metrics counts nothing. Tests leave them out.
+//   - TCPServer(cfg) and UDPServer(cfg) return the netserve servers for the
+//     handler, without Log or Metrics: Setup.Listen fills those in.
+//   - State a UDP read loop keeps across datagrams is a typed struct that
+//     the handler's NewLoop returns (netserve.LoopHandler), never an `any`
+//     asserted back.
+//   - Work a handler starts that outlives a datagram runs under the packet
+//     server (Packet.Go, PacketServer.GoWorker), which waits for it on
+//     shutdown; no handler keeps goroutines, or a context, of its own.
+//   - A context is an argument, never a field.
+//   - An error a caller must tell apart is a concrete type or a sentinel,
+//     matched with errors.As or errors.Is, never asserted back.
+package command
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/socklab/socklab/services/kit/config"
+	"github.com/socklab/socklab/services/kit/health"
+	"github.com/socklab/socklab/services/kit/metrics"
+	"github.com/socklab/socklab/services/kit/netserve"
+	"github.com/socklab/socklab/services/kit/service"
+)
+
+// Main runs a command's run function with the process's arguments,
+// environment and standard streams under a context that ends on SIGINT or
+// SIGTERM, and exits with the status service.ExitCode gives its error.
+func Main(run func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error) {
+	ctx, stop := service.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(service.ExitCode(err, os.Stderr))
+}
+
+// Settings is one settings struct of a command (Ptr, a pointer to it) and
+// the prefix of its environment variables ("TINYTCP_"; "" for variables
+// every program reads, such as TZ).
+type Settings struct {
+	Prefix string
+	Ptr    any
+}
+
+// Env returns the Settings of ptr with prefix.
+func Env(prefix string, ptr any) Settings { return Settings{Prefix: prefix, Ptr: ptr} }
+
+// Command is a command line: its settings and the flags that mirror no
+// variable.
+type Command struct {
+	// Name is the command's name, as typed ("tinytcp-client").
+	Name string
+	// Usage is printed first by -h: a synopsis and a short description.
+	Usage string
+	// Settings are loaded from the environment in order, then flags win.
+	Settings []Settings
+	// Flags, when set, adds flags that mirror no variable.
+	Flags func(fs *flag.FlagSet)
+	// Interleaved lets flags come after positional arguments too
+	// ("HOST PORT -timeout 1s").
+	Interleaved bool
+	// Args takes the positional arguments; nil means there must be none.
+	Args func(rest []string) error
+	// Validate checks the settings once parsed.
+	Validate func() error
+}
+
+// Parse loads the settings from environ, applies args, and hands the
+// positional arguments to Args and the settings to Validate. Its errors are
+// usage errors (service.ExitCode exits 2 for them; 0 for -h), naming the
+// variable or flag at fault.
+func (c Command) Parse(args, environ []string, stderr io.Writer) error {
+	set := config.NewSet(c.Name, c.Usage, environ, stderr)
+	for _, s := range c.Settings {
+		if err := set.Add(s.Prefix, s.Ptr); err != nil {
+			return service.Usage(err)
+		}
+	}
+	if c.Flags != nil {
+		c.Flags(set.FlagSet())
+	}
+	var pos []string
+	for {
+		rest, err := set.Parse(args)
+		if err != nil {
+			return service.Usage(err)
+		}
+		if !c.Interleaved || len(rest) == 0 {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if c.Args != nil {
+		if err := c.Args(pos); err != nil {
+			return service.Usage(err)
+		}
+	} else if err := service.NoArgs(pos); err != nil {
+		return err
+	}
+	if c.Validate != nil {
+		return service.Usage(c.Validate())
+	}
+	return nil
+}
+
+// healthcheckTimeout bounds a healthcheck's probes together.
+const healthcheckTimeout = 3 * time.Second
+
+// Server is a server command: what is special about it. Run does the rest.
+type Server struct {
+	Command
+	// Service names the logger and is the metrics namespace of the
+	// netserve loops ("autoreply").
+	Service string
+	// Healthcheck, when set, enables `NAME healthcheck`: the probes it
+	// returns for a running server must all pass within 3 seconds.
+	Healthcheck func(common service.Common) []health.Probe
+	// Start builds the handlers and hands listeners and other units to s.
+	// It may add nothing (there is nothing to serve): Run then returns nil.
+	Start func(ctx context.Context, s *Setup) error
+	// Main, when set, is the command's work, done in the foreground once
+	// Start has run, while the units (the metrics endpoint) serve in the
+	// background; Run stops them when Main returns and returns its error.
+	Main func(ctx context.Context, s *Setup) error
+}
+
+// Run runs the server command with args (without the program name) and
+// environ until ctx ends, a unit fails, or its work is done.
+func (c Server) Run(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	var common service.Common
+	cmd := c.Command
+	cmd.Settings = append(slices.Clone(cmd.Settings), Env("", &common))
+	healthcheck := c.Healthcheck != nil && len(args) > 0 && args[0] == "healthcheck"
+	if healthcheck {
+		args = args[1:]
+	}
+	if err := cmd.Parse(args, environ, stderr); err != nil {
+		return err
+	}
+	if healthcheck {
+		return health.Check(ctx, healthcheckTimeout, c.Healthcheck(common)...)
+	}
+
+	log, err := service.NewLogger(common, c.Service, stderr)
+	if err != nil {
+		return service.Usage(err)
+	}
+	defer log.Sync()
+	startProcess(log)
+
+	s := &Setup{Log: log, Metrics: metrics.NewRegistry(), Common: common, service: c.Service}
+	defer s.runDeferred()
+	if c.Start != nil {
+		if err := c.Start(ctx, s); err != nil {
+			service.CloseAll(s.units)
+			return err
+		}
+	}
+	if err := s.serveMetrics(); err != nil {
+		service.CloseAll(s.units)
+		return err
+	}
+	if c.Main == nil {
+		if len(s.units) == 0 {
+			return nil
+		}
+		return service.Run(ctx, log, common.ShutdownTimeout, s.units...)
+	}
+	return s.runBeside(ctx, c.Main)
+}
+
+// runBeside serves the units while main runs, then stops them.
+func (s *Setup) runBeside(ctx context.Context, main func(ctx context.Context, s *Setup) error) error {
+	if len(s.units) == 0 {
+		return main(ctx, s)
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.Run(bctx, s.Log, s.Common.ShutdownTimeout, s.units...) }()
+	err := main(ctx, s)
+	cancel()
+	if uerr := <-done; err == nil && uerr != nil {
+		err = uerr
+	}
+	return err
+}
+
+// Setup is what a server's Start builds on: the logger, the metrics
+// registry, the common settings, and the units it adds.
+type Setup struct {
+	// Log is the command's logger, named for the service.
+	Log *zap.Logger
+	// Metrics is the registry served on METRICS_ADDR.
+	Metrics *prometheus.Registry
+	// Common holds the settings every server shares.
+	Common service.Common
+
+	service  string
+	units    []service.Unit
+	net      *netserve.Metrics
+	deferred []func()
+}
+
+// NetMetrics returns the netserve loop metrics, registered once.
+func (s *Setup) NetMetrics() *netserve.Metrics {
+	if s.net == nil {
+		s.net = netserve.NewMetrics(s.Metrics, s.service)
+	}
+	return s.net
+}
+
+// Listen opens protocol ("tcp", "udp" or "both", on one port) on addr with
+// netserve.Listen and serves tcp and/or udp there; the one not asked for
+// may be nil. It logs "listening" for each socket, with fields.
+func (s *Setup) Listen(protocol, addr string, tcp *netserve.Server, udp *netserve.PacketServer, fields ...zap.Field) error {
+	ln, pc, err := netserve.Listen(protocol, addr)
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		s.ServeTCP(tcp, ln, fields...)
+	}
+	if pc != nil {
+		s.ServeUDP(udp, pc, fields...)
+	}
+	return nil
+}
+
+// ServeTCP serves srv on ln, filling in srv's Log and Metrics when unset.
+func (s *Setup) ServeTCP(srv *netserve.Server, ln net.Listener, fields ...zap.Field) {
+	if srv.Log == nil {
+		srv.Log = s.Log
+	}
+	if srv.Metrics == nil {
+		srv.Metrics = s.NetMetrics()
+	}
+	s.Add(service.TCPUnit(srv, ln))
+	s.Log.Info("listening", append([]zap.Field{zap.String("proto", "tcp"), zap.Stringer("addr", ln.Addr())}, fields...)...)
+}
+
+// ServeUDP serves srv on pc, filling in srv's Log and Metrics when unset.
+func (s *Setup) ServeUDP(srv *netserve.PacketServer, pc net.PacketConn, fields ...zap.Field) {
+	if srv.Log == nil {
+		srv.Log = s.Log
+	}
+	if srv.Metrics == nil {
+		srv.Metrics = s.NetMetrics()
+	}
+	s.Add(service.UDPUnit(srv, pc))
+	s.Log.Info("listening", append([]zap.Field{zap.String("proto", "udp"), zap.Stringer("addr", pc.LocalAddr())}, fields...)...)
+}
+
+// Add adds units to serve (service.Job for work beside the listeners).
+func (s *Setup) Add(units ...service.Unit) { s.units = append(s.units, units...) }
+
+// Defer runs f when the command returns, after every unit has stopped
+// (closing a store the handlers used).
+func (s *Setup) Defer(f func()) { s.deferred = append(s.deferred, f) }
+
+func (s *Setup) runDeferred() {
+	for _, f := range slices.Backward(s.deferred) {
+		f()
+	}
+}
+
+func (s *Setup) serveMetrics() error {
+	if s.Common.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.Common.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	s.Add(metrics.Unit(ln, s.Metrics))
+	s.Log.Info("metrics", zap.Stringer("addr", ln.Addr()))
+	return nil
+}
+
+// startProcess is the one place where process-wide setup runs, for every
+// server command, once the logger exists and before any unit starts (a
+// memory limit from the cgroup, say). Clients do not pass here.
+func startProcess(log *zap.Logger) {
+	log.Debug("process", zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
+}
