@@ -149,7 +149,9 @@ type Server struct {
 	Service string
 	// Healthcheck, when set, enables `NAME healthcheck`: the probes it
 	// returns for a running server must all pass within 3 seconds.
-	Healthcheck func(common service.Common) []health.Probe
+	Healthcheck func() []health.Probe
+	// ProbeMetrics adds a probe of METRICS_ADDR, when set, to Healthcheck's.
+	ProbeMetrics bool
 	// Start builds the handlers and hands listeners and other units to s.
 	// It may add nothing (there is nothing to serve): Run then returns nil.
 	Start func(ctx context.Context, s *Setup) error
@@ -173,7 +175,11 @@ func (c Server) Run(ctx context.Context, args, environ []string, stderr io.Write
 		return err
 	}
 	if healthcheck {
-		return health.Check(ctx, healthcheckTimeout, c.Healthcheck(common)...)
+		probes := c.Healthcheck()
+		if c.ProbeMetrics && common.MetricsAddr != "" {
+			probes = append(probes, health.TCP(common.MetricsAddr, nil))
+		}
+		return health.Check(ctx, healthcheckTimeout, probes...)
 	}
 
 	log, err := service.NewLogger(common, c.Service, stderr)

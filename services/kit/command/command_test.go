@@ -43,7 +43,7 @@ func echo(cfg *settings, tz *zone) command.Server {
 			},
 		},
 		Service: "echo",
-		Healthcheck: func(service.Common) []health.Probe {
+		Healthcheck: func() []health.Probe {
 			return health.Listeners("both", cfg.Addr, []byte("ping"))
 		},
 		Start: func(ctx context.Context, s *command.Setup) error {

@@ -17,7 +17,6 @@ import (
 	"github.com/socklab/socklab/services/autoreply/internal/server"
 	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/kit/health"
-	"github.com/socklab/socklab/services/kit/service"
 )
 
 const usage = `usage: autoreply-server [flags]
@@ -38,7 +37,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			Validate: func() error { return cfg.Validate() },
 		},
 		Service: "autoreply",
-		Healthcheck: func(service.Common) []health.Probe {
+		Healthcheck: func() []health.Probe {
 			return health.Listeners(cfg.Protocol, cfg.Addr, []byte("healthcheck"))
 		},
 		Start: func(ctx context.Context, s *command.Setup) error {

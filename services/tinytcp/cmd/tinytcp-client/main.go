@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/socklab/socklab/services/kit/config"
-	"github.com/socklab/socklab/services/kit/service"
+	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/tinytcp/internal/client"
 )
 
@@ -53,13 +53,11 @@ type Config struct {
 }
 
 func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
+	command.Main(func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+		return run(ctx, args, environ, os.Stdin, stdout, stderr)
+	})
 }
 
-// commandFlags collects repeated -c flags.
 type commandFlags []string
 
 func (c *commandFlags) String() string { return strings.Join(*c, "; ") }
@@ -74,50 +72,41 @@ func (c *commandFlags) Set(s string) error {
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
-	set := config.NewSet("tinytcp-client", usage, environ, stderr)
-	if err := set.Add("TINYTCP_", &cfg); err != nil {
-		return service.Usage(err)
-	}
 	var cmds commandFlags
-	fs := set.FlagSet()
-	fs.Var(&cmds, "c", "send this `command` (repeatable)")
-	interactive := fs.Bool("i", false, "interactive session: type commands, see answers")
-
-	// Flags may come before or after HOST PORT.
+	var interactive bool
 	var pos []string
-	for {
-		rest, err := set.Parse(args)
-		if err != nil {
-			return service.Usage(err)
-		}
-		if len(rest) == 0 {
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	if len(pos) != 2 {
-		return service.Usage(fmt.Errorf("want HOST PORT, got %d arguments", len(pos)))
-	}
-	if p, err := strconv.ParseUint(pos[1], 10, 16); err != nil || p == 0 {
-		return service.Usage(fmt.Errorf("port %q: want a number from 1 to 65535", pos[1]))
-	}
-	if *interactive && len(cmds) > 0 {
-		return service.Usage(errors.New("-i and -c exclude each other"))
-	}
-	if cfg.Timeout <= 0 {
-		return service.Usage(errors.New("timeout must be positive"))
+	err := command.Command{
+		Name: "tinytcp-client", Usage: usage,
+		Settings: []command.Settings{command.Env("TINYTCP_", &cfg)},
+		Flags: func(fs *flag.FlagSet) {
+			fs.Var(&cmds, "c", "send this `command` (repeatable)")
+			fs.BoolVar(&interactive, "i", false, "interactive session: type commands, see answers")
+		},
+		Interleaved: true, // flags may come before or after HOST PORT
+		Args:        func(rest []string) error { pos = rest; return checkHostPort(rest) },
+		Validate: func() error {
+			if interactive && len(cmds) > 0 {
+				return errors.New("-i and -c exclude each other")
+			}
+			if cfg.Timeout <= 0 {
+				return errors.New("timeout must be positive")
+			}
+			return nil
+		},
+	}.Parse(args, environ, stderr)
+	if err != nil {
+		return err
 	}
 
 	c := &client.Client{
 		Addr:        net.JoinHostPort(pos[0], pos[1]),
 		Timeout:     cfg.Timeout,
 		Out:         stdout,
-		Interactive: *interactive,
+		Interactive: interactive,
 	}
 	var src client.Source
 	switch {
-	case *interactive:
+	case interactive:
 		lines := client.NewLines(stdin)
 		defer lines.Close()
 		src = lines
@@ -131,6 +120,17 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		src = demo()
 	}
 	return c.Run(ctx, src)
+}
+
+// checkHostPort checks the positional arguments: HOST PORT.
+func checkHostPort(pos []string) error {
+	if len(pos) != 2 {
+		return fmt.Errorf("want HOST PORT, got %d arguments", len(pos))
+	}
+	if p, err := strconv.ParseUint(pos[1], 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("port %q: want a number from 1 to 65535", pos[1])
+	}
+	return nil
 }
 
 func demo() *client.Commands {
