@@ -90,8 +90,11 @@ type Command struct {
 	// Flags, when set, adds flags that mirror no variable.
 	Flags func(fs *flag.FlagSet)
 	// Interleaved lets flags come after positional arguments too
-	// ("HOST PORT -timeout 1s").
+	// ("HOST PORT -timeout 1s"); after "--" all are arguments.
 	Interleaved bool
+	// FullUsage prints the whole usage, not one line, for an error from
+	// Args or Validate, as a person typing the arguments needs.
+	FullUsage bool
 	// Args takes the positional arguments; nil means there must be none.
 	Args func(rest []string) error
 	// Validate checks the settings once parsed.
@@ -118,24 +121,26 @@ func (c Command) Parse(args, environ []string, stderr io.Writer) error {
 		if err != nil {
 			return service.Usage(err)
 		}
-		if !c.Interleaved || len(rest) == 0 {
+		if !c.Interleaved || len(rest) == 0 || len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
 			pos = append(pos, rest...)
 			break
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+	err := service.NoArgs(pos)
 	if c.Args != nil {
-		if err := c.Args(pos); err != nil {
-			return service.Usage(err)
-		}
-	} else if err := service.NoArgs(pos); err != nil {
-		return err
+		err = c.Args(pos)
 	}
-	if c.Validate != nil {
-		return service.Usage(c.Validate())
+	if err == nil && c.Validate != nil {
+		err = c.Validate()
 	}
-	return nil
+	if err != nil && c.FullUsage {
+		fmt.Fprintf(set.FlagSet().Output(), "%s: %v\n\n", c.Name, err)
+		set.PrintUsage()
+		return &config.ParseError{Err: err}
+	}
+	return service.Usage(err)
 }
 
 // healthcheckTimeout bounds a healthcheck's probes together.

@@ -81,9 +81,10 @@ func TestGoWorkerStopsAfterReads(t *testing.T) {
 	})}
 	addr := nettest.ServeUDP(t, srv)
 	stopped := make(chan int64, 1)
-	srv.GoWorker(func(ctx context.Context) {
+	srv.GoWorker(func(ctx context.Context) error {
 		<-ctx.Done()
 		stopped <- served.Load()
+		return ctx.Err()
 	})
 	c := nettest.Dial(t, "udp", addr)
 	c.SetDeadline(time.Now().Add(nettest.Timeout))
@@ -132,5 +133,24 @@ func TestLoopHandler(t *testing.T) {
 	}
 	if got := h.loops.Load(); got != 3 {
 		t.Errorf("NewLoop called %d times, want 3 (one per read loop)", got)
+	}
+}
+
+// TestGoWorkerFails: a worker's error stops the server, and ServePacket
+// returns it.
+func TestGoWorkerFails(t *testing.T) {
+	srv := &netserve.PacketServer{Handler: netserve.PacketHandlerFunc(upper)}
+	pc := nettest.ListenUDP(t)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServePacket(pc) }()
+	boom := errors.New("boom")
+	srv.GoWorker(func(context.Context) error { return boom })
+	select {
+	case err := <-errc:
+		if !errors.Is(err, boom) {
+			t.Errorf("ServePacket = %v, want the worker's error", err)
+		}
+	case <-time.After(nettest.Timeout):
+		t.Fatal("ServePacket still serving after its worker failed")
 	}
 }

@@ -88,6 +88,7 @@ type PacketServer struct {
 	wg         sync.WaitGroup // ServePacket calls
 	owned      sync.WaitGroup // goroutines started by Go and GoWorker
 	inShutdown atomic.Bool
+	failed     error // from a worker; guarded by mu
 	initOnce   sync.Once
 	// stopWorkers ends the context of GoWorker goroutines once the read
 	// loops have stopped; force ends every owned goroutine's context when
@@ -120,10 +121,27 @@ func (s *PacketServer) Go(fn func(ctx context.Context)) bool {
 // until the server stops (a writer answering requests the read loops
 // queued): fn's context ends, with cause ErrServerClosed, once Shutdown has
 // stopped the read loops, so fn answers what is queued and returns while the
-// socket is still open. It reports false, and does not run fn, once Shutdown
-// has begun.
-func (s *PacketServer) GoWorker(fn func(ctx context.Context)) bool {
-	return s.goOwned(fn, func() context.Context { return s.workerCtx })
+// socket is still open. An error fn returns before then stops the server:
+// ServePacket returns it. GoWorker reports false, and does not run fn, once
+// Shutdown has begun.
+func (s *PacketServer) GoWorker(fn func(ctx context.Context) error) bool {
+	return s.goOwned(func(ctx context.Context) {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			s.fail(err)
+		}
+	}, func() context.Context { return s.workerCtx })
+}
+
+// fail stops the read loops with err, which ServePacket returns.
+func (s *PacketServer) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	for uc := range s.conns {
+		uc.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 func (s *PacketServer) goOwned(fn func(ctx context.Context), ctx func() context.Context) bool {
@@ -157,6 +175,9 @@ func (s *PacketServer) ServePacket(pc net.PacketConn) error {
 		return ErrServerClosed
 	}
 	s.conns[uc] = struct{}{}
+	if s.failed != nil {
+		uc.SetReadDeadline(time.Unix(1, 0))
+	}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -176,6 +197,11 @@ func (s *PacketServer) ServePacket(pc net.PacketConn) error {
 			break
 		}
 	}
+	s.mu.Lock()
+	if s.failed != nil {
+		result = s.failed
+	}
+	s.mu.Unlock()
 	// No more datagrams: workers answer what is queued. Owned goroutines
 	// write to the socket, so it closes only after them; a socket that
 	// failed leaves them nothing to do.

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,8 +66,15 @@ func UDPUnit(srv *netserve.PacketServer, pc net.PacketConn) Unit {
 		Serve:    func() error { return srv.ServePacket(pc) },
 		Shutdown: srv.Shutdown,
 		Closed:   isServerClosed,
-		Close:    pc.Close,
-		Addr:     pc.LocalAddr(),
+		// Never served, the server may still own goroutines (GoWorker):
+		// a Shutdown with no time left stops them.
+		Close: func() error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			srv.Shutdown(ctx)
+			return pc.Close()
+		},
+		Addr: pc.LocalAddr(),
 	}
 }
 

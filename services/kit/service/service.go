@@ -218,15 +218,16 @@ func (e *finishedError) Unwrap() error { return e.cause }
 var errJobStopped = errors.New("job stopped")
 
 // Job returns a unit that runs fn, a piece of work that may end by itself (a
-// bounded capture, a load run, an idle exit). Shutdown cancels fn's context
-// and waits for it to return. When fn returns nil by itself the job is done:
+// bounded capture, a load run, an idle exit), in the Backing phase.
+// Shutdown cancels fn's context and waits for it to return. When fn returns nil by itself the job is done:
 // Run stops the other units and returns nil. An error from fn stops them
 // too, and Run returns it.
 func Job(name string, fn func(ctx context.Context) error) Unit {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	return Unit{
-		Name: name,
+		Name:  name,
+		Phase: Backing,
 		Serve: func() error {
 			defer close(done)
 			err := fn(ctx)

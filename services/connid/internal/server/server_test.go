@@ -56,11 +56,15 @@ func newFixture(t *testing.T) *fixture {
 // use a PING as a barrier ("everything sent before it has been handled")
 // need 1: with more, another reader may answer the PING first.
 func (f *fixture) serveUDP(t *testing.T, readers int) string {
-	return nettest.ServeUDP(t, f.h.UDPServer(Config{UDPReaders: readers}, f.nm))
+	srv := f.h.UDPServer(Config{UDPReaders: readers})
+	srv.Metrics = f.nm
+	return nettest.ServeUDP(t, srv)
 }
 
 func (f *fixture) serveTCP(t *testing.T) string {
-	return nettest.ServeTCP(t, f.h.TCPServer(Config{ConnTimeout: time.Minute}, f.nm))
+	srv := f.h.TCPServer(Config{ConnTimeout: time.Minute})
+	srv.Metrics = f.nm
+	return nettest.ServeTCP(t, srv)
 }
 
 type step struct {
