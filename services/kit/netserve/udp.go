@@ -82,6 +82,9 @@ type PacketServer struct {
 	Log *zap.Logger
 	// Metrics, when set, counts datagrams dropped as oversized.
 	Metrics *Metrics
+	// WriteBufferBytes, when set, is asked of the socket's send buffer (the
+	// kernel may cap it), for servers that send bursts.
+	WriteBufferBytes int
 
 	mu         sync.Mutex
 	conns      map[*net.UDPConn]struct{}
@@ -168,6 +171,9 @@ func (s *PacketServer) ServePacket(pc net.PacketConn) error {
 		return errors.New("netserve: ServePacket needs a *net.UDPConn")
 	}
 	s.init()
+	if s.WriteBufferBytes > 0 {
+		uc.SetWriteBuffer(s.WriteBufferBytes) // best effort
+	}
 	s.mu.Lock()
 	if s.inShutdown.Load() {
 		s.mu.Unlock()

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/socklab/socklab/services/filestream/internal/client"
-	"github.com/socklab/socklab/services/kit/config"
+	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/kit/service"
 )
 
@@ -33,10 +34,9 @@ Commands (one per line, or one per -c flag):
   quit                          end`
 
 func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
+	command.Main(func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+		return run(ctx, args, environ, os.Stdin, stdout, stderr)
+	})
 }
 
 // commands collects repeated -c flags.
@@ -47,21 +47,23 @@ func (c *commands) Set(s string) error { *c = append(*c, s); return nil }
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg client.Config
-	set := config.NewSet("filestream-client", usage, environ, stderr)
-	if err := set.Add("FILESTREAM_", &cfg); err != nil {
-		return service.Usage(err)
-	}
 	var cmds commands
-	set.FlagSet().Var(&cmds, "c", "run `command` (repeatable; then standard input is not read)")
-	rest, err := set.Parse(args)
+	err := command.Command{
+		Name: "filestream-client", Usage: usage,
+		Settings: []command.Settings{command.Env("FILESTREAM_", &cfg)},
+		Flags: func(fs *flag.FlagSet) {
+			fs.Var(&cmds, "c", "run `command` (repeatable; then standard input is not read)")
+		},
+		Args: func(rest []string) error {
+			if len(rest) > 0 {
+				return fmt.Errorf("unexpected arguments %q (commands go in -c)", rest)
+			}
+			return nil
+		},
+		Validate: func() error { return cfg.Validate() },
+	}.Parse(args, environ, stderr)
 	if err != nil {
-		return service.Usage(err)
-	}
-	if len(rest) > 0 {
-		return service.Usage(fmt.Errorf("unexpected arguments %q (commands go in -c)", rest))
-	}
-	if err := cfg.Validate(); err != nil {
-		return service.Usage(err)
+		return err
 	}
 	hosts := []string{client.DefaultServer}
 	if cfg.Hosts != "" {
