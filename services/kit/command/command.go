@@ -85,7 +85,8 @@ type Command struct {
 	Name string
 	// Usage is printed first by -h: a synopsis and a short description.
 	Usage string
-	// Settings are loaded from the environment in order, then flags win.
+	// Settings are loaded from the environment in order, then flags win;
+	// each that has a Validate() error method is checked with it.
 	Settings []Settings
 	// Flags, when set, adds flags that mirror no variable.
 	Flags func(fs *flag.FlagSet)
@@ -97,12 +98,14 @@ type Command struct {
 	FullUsage bool
 	// Args takes the positional arguments; nil means there must be none.
 	Args func(rest []string) error
-	// Validate checks the settings once parsed.
+	// Validate, when set, checks what the settings' own Validate methods
+	// do not: how they go together.
 	Validate func() error
 }
 
-// Parse loads the settings from environ, applies args, and hands the
-// positional arguments to Args and the settings to Validate. Its errors are
+// Parse loads the settings from environ, applies args, hands the
+// positional arguments to Args, and checks the settings with their Validate
+// methods, then with Validate. Its errors are
 // usage errors (service.ExitCode exits 2 for them; 0 for -h), naming the
 // variable or flag at fault.
 func (c Command) Parse(args, environ []string, stderr io.Writer) error {
@@ -131,6 +134,11 @@ func (c Command) Parse(args, environ []string, stderr io.Writer) error {
 	err := service.NoArgs(pos)
 	if c.Args != nil {
 		err = c.Args(pos)
+	}
+	for _, s := range c.Settings {
+		if v, ok := s.Ptr.(interface{ Validate() error }); ok && err == nil {
+			err = v.Validate()
+		}
 	}
 	if err == nil && c.Validate != nil {
 		err = c.Validate()

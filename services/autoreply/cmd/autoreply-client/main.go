@@ -37,7 +37,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	err := command.Command{
 		Name: "autoreply-client", Usage: usage,
 		Settings: []command.Settings{command.Env("AUTOREPLY_", &cfg)},
-		Validate: func() error { return cfg.Validate() },
 	}.Parse(args, environ, stderr)
 	if err != nil {
 		return err

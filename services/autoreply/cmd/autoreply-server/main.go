@@ -34,7 +34,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		Command: command.Command{
 			Name: "autoreply-server", Usage: usage,
 			Settings: []command.Settings{command.Env("AUTOREPLY_", &cfg)},
-			Validate: func() error { return cfg.Validate() },
 		},
 		Service: "autoreply",
 		Healthcheck: func() []health.Probe {

@@ -60,7 +60,6 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			}
 			return nil
 		},
-		Validate: func() error { return cfg.Validate() },
 	}.Parse(args, environ, stderr)
 	if err != nil {
 		return err

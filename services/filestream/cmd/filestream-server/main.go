@@ -38,8 +38,7 @@ func main() { command.Main(run) }
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var cfg server.Config
 	return command.Server{
-		Command: command.Command{Name: "filestream-server", Usage: usage, Settings: []command.Settings{command.Env("FILESTREAM_", &cfg)},
-			Validate: func() error { return cfg.Validate() }},
+		Command: command.Command{Name: "filestream-server", Usage: usage, Settings: []command.Settings{command.Env("FILESTREAM_", &cfg)}},
 		Service: "filestream",
 		Healthcheck: func() []health.Probe {
 			return health.Listeners(cfg.Protocol, cfg.Addr, proto.AppendEcho(nil, 1, []byte("healthcheck")))

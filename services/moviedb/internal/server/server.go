@@ -154,9 +154,32 @@ func (m *Metrics) error(c proto.Code) {
 
 // Handler serves one request per connection from Store.
 type Handler struct {
-	Store   *store.Store
-	Log     *zap.Logger
+	// Store holds the movies.
+	Store *store.Store
+	// Log receives internal errors; nil logs nothing.
+	Log *zap.Logger
+	// Metrics counts requests and errors; nil counts nothing.
 	Metrics *Metrics
+}
+
+// discard counts for a Handler without Metrics: registered nowhere, so its
+// gauges, which would read a nil store, are never collected.
+var discard = NewMetrics(prometheus.NewRegistry(), nil)
+
+// filled returns h, or a copy of it with a nil Log or Metrics replaced by
+// one that does nothing.
+func (h *Handler) filled() *Handler {
+	if h.Log != nil && h.Metrics != nil {
+		return h
+	}
+	c := *h
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.Metrics == nil {
+		c.Metrics = discard
+	}
+	return &c
 }
 
 // Canned responses for failures before a request is read.
@@ -175,6 +198,7 @@ func errorLine(code proto.Code, msg string) []byte {
 // ServeConn reads one request line, answers it, and returns; the server
 // then closes the connection.
 func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
+	h = h.filled()
 	line, err := c.ReadLine()
 	if err != nil {
 		h.readFailed(c, err)
@@ -261,8 +285,8 @@ func (h *Handler) failure(err error) proto.Response {
 	return proto.Response{Error: pe}
 }
 
-// TCPServer returns a netserve.Server configured from cfg.
-func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+// TCPServer returns a netserve.Server for h configured from cfg.
+func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 	return &netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,
@@ -270,7 +294,6 @@ func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
 		MaxConns:     cfg.MaxConns,
 		BusyMessage:  respBusy,
 		Log:          h.Log,
-		Metrics:      nm,
 	}
 }
 

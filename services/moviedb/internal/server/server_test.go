@@ -63,7 +63,7 @@ func (f *fixture) serve(t testing.TB, cfg Config) string {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Second
 	}
-	return serveTCP(t, f.handler.TCPServer(cfg, nil))
+	return serveTCP(t, f.handler.TCPServer(cfg))
 }
 
 // serveTCP runs srv on loopback on a listener from ports.Listen, as
@@ -225,7 +225,7 @@ func TestCloseAfterResponse(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, store.Options{})
-		srv := f.handler.TCPServer(Config{IdleTimeout: 3 * time.Second}, nil)
+		srv := f.handler.TCPServer(Config{IdleTimeout: 3 * time.Second})
 		cli, conn := net.Pipe()
 		defer cli.Close()
 		go srv.ServeConn(conn)

@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	_ "time/tzdata" // the scratch image has no /usr/share/zoneinfo; TZ must still work
 
@@ -43,7 +42,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		Command: command.Command{
 			Name: "tinytcp-server", Usage: usage,
 			Settings: []command.Settings{command.Env("TINYTCP_", &cfg), command.Env("", &tz)},
-			Validate: func() error { _, err := tz.Location(); return errors.Join(cfg.Validate(), err) },
+			Validate: func() error { _, err := tz.Location(); return err },
 		},
 		Service: "tinytcp",
 		Healthcheck: func() []health.Probe {
