@@ -45,10 +45,12 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/term"
 
 	"github.com/socklab/socklab/services/kit/config"
 	"github.com/socklab/socklab/services/kit/health"
@@ -65,6 +67,13 @@ func Main(run func(ctx context.Context, args, environ []string, stdout, stderr i
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(service.ExitCode(err, os.Stderr))
+}
+
+// IsTerminal reports whether v is a file on a terminal (standard input
+// typed at, or an output a person watches), for prompts and live displays.
+func IsTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Settings is one settings struct of a command (Ptr, a pointer to it) and
@@ -156,10 +165,9 @@ const healthcheckTimeout = 3 * time.Second
 
 // Server is a server command: what is special about it. Run does the rest.
 type Server struct {
+	// Command's Name, without a "-server" suffix, names the service: its
+	// logger and the metrics namespace of its netserve loops ("autoreply").
 	Command
-	// Service names the logger and is the metrics namespace of the
-	// netserve loops ("autoreply").
-	Service string
 	// Healthcheck, when set, enables `NAME healthcheck`: the probes it
 	// returns for a running server must all pass within 3 seconds.
 	Healthcheck func() []health.Probe
@@ -195,14 +203,15 @@ func (c Server) Run(ctx context.Context, args, environ []string, stderr io.Write
 		return health.Check(ctx, healthcheckTimeout, probes...)
 	}
 
-	log, err := service.NewLogger(common, c.Service, stderr)
+	name := strings.TrimSuffix(c.Name, "-server")
+	log, err := service.NewLogger(common, name, stderr)
 	if err != nil {
 		return service.Usage(err)
 	}
 	defer log.Sync()
 	startProcess(log)
 
-	s := &Setup{Log: log, Metrics: metrics.NewRegistry(), Common: common, service: c.Service}
+	s := &Setup{Log: log, Metrics: metrics.NewRegistry(), Common: common, service: name}
 	defer s.runDeferred()
 	if c.Start != nil {
 		if err := c.Start(ctx, s); err != nil {
@@ -282,26 +291,28 @@ func (s *Setup) Listen(protocol, addr string, tcp *netserve.Server, udp *netserv
 
 // ServeTCP serves srv on ln, filling in srv's Log and Metrics when unset.
 func (s *Setup) ServeTCP(srv *netserve.Server, ln net.Listener, fields ...zap.Field) {
-	if srv.Log == nil {
-		srv.Log = s.Log
-	}
-	if srv.Metrics == nil {
-		srv.Metrics = s.NetMetrics()
-	}
-	s.Add(service.TCPUnit(srv, ln))
-	s.Log.Info("listening", append([]zap.Field{zap.String("proto", "tcp"), zap.Stringer("addr", ln.Addr())}, fields...)...)
+	s.fill(&srv.Log, &srv.Metrics)
+	s.serve(service.TCPUnit(srv, ln), "tcp", fields)
 }
 
 // ServeUDP serves srv on pc, filling in srv's Log and Metrics when unset.
 func (s *Setup) ServeUDP(srv *netserve.PacketServer, pc net.PacketConn, fields ...zap.Field) {
-	if srv.Log == nil {
-		srv.Log = s.Log
+	s.fill(&srv.Log, &srv.Metrics)
+	s.serve(service.UDPUnit(srv, pc), "udp", fields)
+}
+
+func (s *Setup) fill(log **zap.Logger, m **netserve.Metrics) {
+	if *log == nil {
+		*log = s.Log
 	}
-	if srv.Metrics == nil {
-		srv.Metrics = s.NetMetrics()
+	if *m == nil {
+		*m = s.NetMetrics()
 	}
-	s.Add(service.UDPUnit(srv, pc))
-	s.Log.Info("listening", append([]zap.Field{zap.String("proto", "udp"), zap.Stringer("addr", pc.LocalAddr())}, fields...)...)
+}
+
+func (s *Setup) serve(u service.Unit, proto string, fields []zap.Field) {
+	s.Add(u)
+	s.Log.Info("listening", append([]zap.Field{zap.String("proto", proto), zap.Stringer("addr", u.Addr)}, fields...)...)
 }
 
 // Add adds units to serve (service.Job for work beside the listeners).

@@ -42,7 +42,6 @@ func echo(cfg *settings, tz *zone) command.Server {
 				return nil
 			},
 		},
-		Service: "echo",
 		Healthcheck: func() []health.Probe {
 			return health.Listeners("both", cfg.Addr, []byte("ping"))
 		},
@@ -119,7 +118,6 @@ func TestServerMain(t *testing.T) {
 	ran := false
 	err := command.Server{
 		Command: command.Command{Name: "job"},
-		Service: "job",
 		Main: func(ctx context.Context, s *command.Setup) error {
 			ran = s.Log != nil && s.Metrics != nil
 			return errors.New("done")

@@ -35,7 +35,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			Name: "autoreply-server", Usage: usage,
 			Settings: []command.Settings{command.Env("AUTOREPLY_", &cfg)},
 		},
-		Service: "autoreply",
 		Healthcheck: func() []health.Probe {
 			return health.Listeners(cfg.Protocol, cfg.Addr, []byte("healthcheck"))
 		},

@@ -49,7 +49,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			Settings: []command.Settings{command.Env("CAPTURE_", &cfg)},
 			Validate: func() (err error) { flt, err = cfg.Validate(); return err },
 		},
-		Service: "capture",
 		Healthcheck: func() []health.Probe {
 			return []health.Probe{func(context.Context) error {
 				return capture.CheckHeartbeat(capture.HeartbeatPath(cfg.Dir, cfg.Prefix), 3*cfg.Heartbeat, time.Now())

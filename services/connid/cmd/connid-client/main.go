@@ -26,8 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/socklab/socklab/services/connid/internal/client"
 	"github.com/socklab/socklab/services/kit/command"
 )
@@ -85,7 +83,7 @@ func runWith(ctx context.Context, d deps, args, environ []string, stdin io.Reade
 
 	p := &client.Prompter{
 		IDs: ids, Auto: cfg.Auto, In: bufio.NewReader(stdin),
-		Out: stdout, Diag: stderr, Echo: !isTerminal(stdin),
+		Out: stdout, Diag: stderr, Echo: !command.IsTerminal(stdin),
 	}
 	c := &client.Client{
 		Network: cfg.Protocol,
@@ -142,9 +140,4 @@ func (cfg Config) check() ([]string, error) {
 		}
 	}
 	return ids, nil
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

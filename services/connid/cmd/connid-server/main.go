@@ -49,7 +49,6 @@ func runWith(ctx context.Context, clk clock.Clock, args, environ []string, stder
 	return command.Server{
 		Command: command.Command{Name: "connid-server", Usage: usage, Settings: []command.Settings{command.Env("CONNID_", &cfg)},
 			Args: cfg.SetArgs},
-		Service:     "connid",
 		Healthcheck: func() []health.Probe { return health.Listeners(cfg.Protocol, cfg.Addr, []byte(proto.Ping)) },
 		Start:       func(_ context.Context, s *command.Setup) error { return server.Start(s, clk, cfg) },
 	}.Run(ctx, args, environ, stderr)

@@ -17,8 +17,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/socklab/socklab/services/filestream/internal/client"
 	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/kit/service"
@@ -78,7 +76,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	}
 
 	sh := client.NewShell(stdin, cmds, stdout)
-	sh.Prompt = len(cmds) == 0 && isTerminal(stdin)
+	sh.Prompt = len(cmds) == 0 && command.IsTerminal(stdin)
 	sh.PrintFile = cfg.PrintFile
 	addr := cfg.Server
 	if addr == "" {
@@ -95,9 +93,4 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		fmt.Fprintf(stdout, "connected to %s over %s\n", addr, cfg.Protocol)
 	}
 	return sh.Run(ctx, sess)
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

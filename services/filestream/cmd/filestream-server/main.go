@@ -39,7 +39,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var cfg server.Config
 	return command.Server{
 		Command: command.Command{Name: "filestream-server", Usage: usage, Settings: []command.Settings{command.Env("FILESTREAM_", &cfg)}},
-		Service: "filestream",
 		Healthcheck: func() []health.Probe {
 			return health.Listeners(cfg.Protocol, cfg.Addr, proto.AppendEcho(nil, 1, []byte("healthcheck")))
 		},

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/term"
 
 	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/kit/service"
@@ -31,7 +30,7 @@ func load(ctx context.Context, s *command.Setup, cfg plan.Config, environ []stri
 		return service.Usage(err)
 	}
 	m := progress.NewMetrics(s.Metrics)
-	printer := &progress.Printer{W: stderr, JSON: cfg.JSON, Live: !cfg.JSON && isTerminal(stderr)}
+	printer := &progress.Printer{W: stderr, JSON: cfg.JSON, Live: !cfg.JSON && command.IsTerminal(stderr)}
 	tick := cfg.Progress
 	if tick == 0 {
 		tick = time.Second
@@ -86,9 +85,4 @@ func kindsNote(m map[string]int64) string {
 		return ""
 	}
 	return " (" + strings.Join(kinds, ", ") + ")"
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -51,7 +51,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var cfg plan.Config
 	return command.Server{
 		Command:      command.Command{Name: "loadgen", Usage: usage, Settings: []command.Settings{command.Env(plan.Prefix, &cfg)}},
-		Service:      "loadgen",
 		Healthcheck:  func() []health.Probe { return nil }, // METRICS_ADDR only
 		ProbeMetrics: true,
 		Main:         func(ctx context.Context, s *command.Setup) error { return load(ctx, s, cfg, environ, stdout, stderr) },

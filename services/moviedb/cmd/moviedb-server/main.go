@@ -38,7 +38,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	var cfg server.Config
 	return command.Server{
 		Command:     command.Command{Name: "moviedb-server", Usage: usage, Settings: []command.Settings{command.Env("MOVIEDB_", &cfg)}},
-		Service:     "moviedb",
 		Healthcheck: func() []health.Probe { return []health.Probe{server.Probe(cfg)} },
 		Start:       func(_ context.Context, s *command.Setup) error { return server.Start(s, cfg) },
 	}.Run(ctx, args, environ, stderr)

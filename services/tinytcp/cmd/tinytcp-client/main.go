@@ -18,7 +18,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/socklab/socklab/services/kit/command"
@@ -58,21 +57,9 @@ func main() {
 	})
 }
 
-type commandFlags []string
-
-func (c *commandFlags) String() string { return strings.Join(*c, "; ") }
-
-func (c *commandFlags) Set(s string) error {
-	if strings.ContainsAny(s, "\r\n") {
-		return errors.New("a command is one line, without CR or LF")
-	}
-	*c = append(*c, s)
-	return nil
-}
-
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
-	var cmds commandFlags
+	var cmds client.Commands
 	var interactive bool
 	var pos []string
 	err := command.Command{
@@ -111,7 +98,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		defer lines.Close()
 		src = lines
 	case len(cmds) > 0:
-		src = (*client.Commands)(&cmds)
+		src = &cmds
 	case hasScript(stdin):
 		lines := client.NewLines(stdin)
 		defer lines.Close()

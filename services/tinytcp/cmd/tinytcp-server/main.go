@@ -44,7 +44,6 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			Settings: []command.Settings{command.Env("TINYTCP_", &cfg), command.Env("", &tz)},
 			Validate: func() error { _, err := tz.Location(); return err },
 		},
-		Service: "tinytcp",
 		Healthcheck: func() []health.Probe {
 			return []health.Probe{health.TCP(cfg.Addr, []byte(proto.BannerPrefix))}
 		},
