@@ -13,11 +13,8 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/socklab/socklab/services/kit/command"
@@ -61,7 +58,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	var cfg Config
 	var cmds client.Commands
 	var interactive bool
-	var pos []string
+	var addr string
 	err := command.Command{
 		Name: "tinytcp-client", Usage: usage,
 		Settings: []command.Settings{command.Env("TINYTCP_", &cfg)},
@@ -70,7 +67,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			fs.BoolVar(&interactive, "i", false, "interactive session: type commands, see answers")
 		},
 		Interleaved: true, // flags may come before or after HOST PORT
-		Args:        func(rest []string) error { pos = rest; return checkHostPort(rest) },
+		Args:        func(rest []string) (err error) { addr, err = client.HostPort(rest); return err },
 		Validate: func() error {
 			if interactive && len(cmds) > 0 {
 				return errors.New("-i and -c exclude each other")
@@ -86,7 +83,7 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	}
 
 	c := &client.Client{
-		Addr:        net.JoinHostPort(pos[0], pos[1]),
+		Addr:        addr,
 		Timeout:     cfg.Timeout,
 		Out:         stdout,
 		Interactive: interactive,
@@ -107,17 +104,6 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		src = demo()
 	}
 	return c.Run(ctx, src)
-}
-
-// checkHostPort checks the positional arguments: HOST PORT.
-func checkHostPort(pos []string) error {
-	if len(pos) != 2 {
-		return fmt.Errorf("want HOST PORT, got %d arguments", len(pos))
-	}
-	if p, err := strconv.ParseUint(pos[1], 10, 16); err != nil || p == 0 {
-		return fmt.Errorf("port %q: want a number from 1 to 65535", pos[1])
-	}
-	return nil
 }
 
 func demo() *client.Commands {
