@@ -38,7 +38,6 @@ package command
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -87,8 +86,8 @@ type Settings struct {
 // Env returns the Settings of ptr with prefix.
 func Env(prefix string, ptr any) Settings { return Settings{Prefix: prefix, Ptr: ptr} }
 
-// Command is a command line: its settings and the flags that mirror no
-// variable.
+// Command is a command line: its settings structs (a field tagged `flag`
+// and no `env` is a flag only) and its positional arguments.
 type Command struct {
 	// Name is the command's name, as typed ("tinytcp-client").
 	Name string
@@ -97,8 +96,6 @@ type Command struct {
 	// Settings are loaded from the environment in order, then flags win;
 	// each that has a Validate() error method is checked with it.
 	Settings []Settings
-	// Flags, when set, adds flags that mirror no variable.
-	Flags func(fs *flag.FlagSet)
 	// Interleaved lets flags come after positional arguments too
 	// ("HOST PORT -timeout 1s"); after "--" all are arguments.
 	Interleaved bool
@@ -123,9 +120,6 @@ func (c Command) Parse(args, environ []string, stderr io.Writer) error {
 		if err := set.Add(s.Prefix, s.Ptr); err != nil {
 			return service.Usage(err)
 		}
-	}
-	if c.Flags != nil {
-		c.Flags(set.FlagSet())
 	}
 	var pos []string
 	for {

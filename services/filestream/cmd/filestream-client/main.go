@@ -11,11 +11,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/socklab/socklab/services/filestream/internal/client"
 	"github.com/socklab/socklab/services/kit/command"
@@ -37,21 +35,11 @@ func main() {
 	})
 }
 
-// commands collects repeated -c flags.
-type commands []string
-
-func (c *commands) String() string     { return strings.Join(*c, "; ") }
-func (c *commands) Set(s string) error { *c = append(*c, s); return nil }
-
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg client.Config
-	var cmds commands
 	err := command.Command{
 		Name: "filestream-client", Usage: usage,
 		Settings: []command.Settings{command.Env("FILESTREAM_", &cfg)},
-		Flags: func(fs *flag.FlagSet) {
-			fs.Var(&cmds, "c", "run `command` (repeatable; then standard input is not read)")
-		},
 		Args: func(rest []string) error {
 			if len(rest) > 0 {
 				return fmt.Errorf("unexpected arguments %q (commands go in -c)", rest)
@@ -75,8 +63,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		}
 	}
 
-	sh := client.NewShell(stdin, cmds, stdout)
-	sh.Prompt = len(cmds) == 0 && command.IsTerminal(stdin)
+	sh := client.NewShell(stdin, cfg.Commands, stdout)
+	sh.Prompt = len(cfg.Commands) == 0 && command.IsTerminal(stdin)
 	sh.PrintFile = cfg.PrintFile
 	addr := cfg.Server
 	if addr == "" {

@@ -12,9 +12,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/socklab/socklab/services/kit/command"
@@ -45,7 +46,25 @@ or answered a command with ERROR, 2 for a usage error.`
 
 // Config is the client's settings.
 type Config struct {
-	Timeout time.Duration `env:"TIMEOUT" envDefault:"10s" flag:"timeout" help:"bound on connecting and on the wait for each reply"`
+	Timeout     time.Duration `env:"TIMEOUT" envDefault:"10s" flag:"timeout" help:"bound on connecting and on the wait for each reply"`
+	Commands    []string      `flag:"c" arg:"command" help:"send this command"`
+	Interactive bool          `flag:"i" help:"interactive session: type commands, see answers"`
+}
+
+// Validate reports settings the client cannot run with.
+func (c Config) Validate() error {
+	if c.Interactive && len(c.Commands) > 0 {
+		return errors.New("-i and -c exclude each other")
+	}
+	if c.Timeout <= 0 {
+		return errors.New("timeout must be positive")
+	}
+	for _, cmd := range c.Commands {
+		if strings.ContainsAny(cmd, "\r\n") {
+			return fmt.Errorf("-c %q: a command is one line, without CR or LF", cmd)
+		}
+	}
+	return nil
 }
 
 func main() {
@@ -56,27 +75,12 @@ func main() {
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
-	var cmds client.Commands
-	var interactive bool
 	var addr string
 	err := command.Command{
 		Name: "tinytcp-client", Usage: usage,
-		Settings: []command.Settings{command.Env("TINYTCP_", &cfg)},
-		Flags: func(fs *flag.FlagSet) {
-			fs.Var(&cmds, "c", "send this `command` (repeatable)")
-			fs.BoolVar(&interactive, "i", false, "interactive session: type commands, see answers")
-		},
+		Settings:    []command.Settings{command.Env("TINYTCP_", &cfg)},
 		Interleaved: true, // flags may come before or after HOST PORT
 		Args:        func(rest []string) (err error) { addr, err = client.HostPort(rest); return err },
-		Validate: func() error {
-			if interactive && len(cmds) > 0 {
-				return errors.New("-i and -c exclude each other")
-			}
-			if cfg.Timeout <= 0 {
-				return errors.New("timeout must be positive")
-			}
-			return nil
-		},
 	}.Parse(args, environ, stderr)
 	if err != nil {
 		return err
@@ -86,16 +90,16 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		Addr:        addr,
 		Timeout:     cfg.Timeout,
 		Out:         stdout,
-		Interactive: interactive,
+		Interactive: cfg.Interactive,
 	}
 	var src client.Source
 	switch {
-	case interactive:
+	case cfg.Interactive:
 		lines := client.NewLines(stdin)
 		defer lines.Close()
 		src = lines
-	case len(cmds) > 0:
-		src = &cmds
+	case len(cfg.Commands) > 0:
+		src = (*client.Commands)(&cfg.Commands)
 	case hasScript(stdin):
 		lines := client.NewLines(stdin)
 		defer lines.Close()

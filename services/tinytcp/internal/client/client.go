@@ -288,21 +288,8 @@ func HostPort(args []string) (string, error) {
 	return net.JoinHostPort(args[0], args[1]), nil
 }
 
-// Commands is a Source of fixed commands. It is also the flag.Value of a
-// repeatable -c flag: Set appends one command.
+// Commands is a Source of fixed commands.
 type Commands []string
-
-// String joins the commands with "; ".
-func (s *Commands) String() string { return strings.Join(*s, "; ") }
-
-// Set appends a command, which must be one line.
-func (s *Commands) Set(cmd string) error {
-	if strings.ContainsAny(cmd, "\r\n") {
-		return errors.New("a command is one line, without CR or LF")
-	}
-	*s = append(*s, cmd)
-	return nil
-}
 
 // Next returns the next command.
 func (s *Commands) Next(context.Context) (string, error) {
