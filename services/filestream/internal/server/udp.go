@@ -22,8 +22,8 @@ type datagramWriter interface {
 	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
-// ServePacket answers one datagram. Files and streams run in goroutines h
-// owns, so the read loop never waits for them.
+// ServePacket answers one datagram. Files and streams run in goroutines of
+// the packet server (p.Go), so the read loop never waits for them.
 func (h *Handler) ServePacket(p *netserve.Packet) {
 	p.Out = h.serveDatagram(p.Conn(), p, p.From, p.Data, p.Out)
 }
