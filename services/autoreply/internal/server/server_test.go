@@ -281,3 +281,26 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestNilLogAndMetrics: a Handler without Log and Metrics answers over both
+// protocols, and for a line too long, counting nothing.
+func TestNilLogAndMetrics(t *testing.T) {
+	h := &server.Handler{}
+	cfg := defaults()
+	cfg.MaxLineBytes = 8
+	c := nettest.DialLines(t, nettest.ServeTCP(t, h.TCPServer(cfg)))
+	c.Send("hello")
+	if r, err := proto.Parse([]byte(c.ReadLine())); err != nil || !r.Matches([]byte("hello")) {
+		t.Errorf("TCP reply: %+v, %v", r, err)
+	}
+	c.Send("far too long")
+	c.Expect("ERROR line too long")
+	u := nettest.Dial(t, "udp", nettest.ServeUDP(t, h.UDPServer(cfg)))
+	u.SetDeadline(time.Now().Add(nettest.Timeout))
+	u.Write([]byte("hi"))
+	buf := make([]byte, 512)
+	n, err := u.Read(buf)
+	if r, perr := proto.Parse(buf[:n]); err != nil || perr != nil || !r.Matches([]byte("hi")) {
+		t.Errorf("UDP reply %q: %v %v", buf[:n], err, perr)
+	}
+}

@@ -350,3 +350,23 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestNilMetrics: a Handler without Metrics and Log answers over both
+// protocols, counting nothing (the kit's Handler shape).
+func TestNilMetrics(t *testing.T) {
+	f := newFixture(t)
+	f.h.Metrics = nil
+	u := nettest.Dial(t, "udp", f.serveUDP(t, 1))
+	u.SetDeadline(time.Now().Add(nettest.Timeout))
+	u.Write([]byte("HELLO nil-udp"))
+	buf := make([]byte, 256)
+	n, err := u.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "OK nil-udp ") {
+		t.Errorf("UDP HELLO = %q, %v; want OK", buf[:n], err)
+	}
+	c := nettest.DialLines(t, f.serveTCP(t))
+	c.Send("HELLO nil-udp")
+	c.Expect("RESET nil-udp")
+	c.Send("HELLO " + strings.Repeat("x", MaxMessageBytes+1))
+	c.Expect(proto.ErrorBadRequest)
+}

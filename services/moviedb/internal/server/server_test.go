@@ -420,3 +420,17 @@ func TestSeedMoviesLayers(t *testing.T) {
 		}
 	}
 }
+
+// TestNilLogAndMetrics: a Handler without Log and Metrics serves, logging
+// and counting nothing (the kit's Handler shape), even for an error.
+func TestNilLogAndMetrics(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	f.handler = &Handler{Store: f.store}
+	addr := f.serve(t, Config{})
+	if got := exchange(t, addr, `{"op":"get","title":"no such film"}`); !strings.Contains(got, `"error"`) {
+		t.Errorf("get of a missing movie = %s, want an error response", got)
+	}
+	if got := exchange(t, addr, `not json`); !strings.Contains(got, `"error"`) {
+		t.Errorf("a bad line = %s, want an error response", got)
+	}
+}
