@@ -17,23 +17,36 @@
 // Setup.Listen and netserve rely on:
 //
 //   - A Handler is a struct with exported, documented fields (net/http's
-//     Server is the model); there is no constructor, and the zero value of
-//     every optional field works. Settings come in as the service's Config
-//     field or as the fields they set; dependencies (a store, a clock) as
-//     fields.
+//     Server is the model), not a constructor: dependencies (a store, a
+//     clock) and, where the handler needs them, the service's Config are
+//     fields, and the zero value of every optional field works.
 //   - Log and Metrics are fields, and nil is always safe: a nil Log logs
 //     nothing, a nil Metrics counts nothing. Tests leave them out.
-//   - TCPServer(cfg) and UDPServer(cfg) return the netserve servers for the
-//     handler, without Log or Metrics: Setup.Listen fills those in.
-//   - State a UDP read loop keeps across datagrams is a typed struct that
-//     the handler's NewLoop returns (netserve.LoopHandler), never an `any`
-//     asserted back.
-//   - Work a handler starts that outlives a datagram runs under the packet
-//     server (Packet.Go, PacketServer.GoWorker), which waits for it on
-//     shutdown; no handler keeps goroutines, or a context, of its own.
+//   - TCPServer and UDPServer return the handler's netserve servers with
+//     the limits of the Config; Setup.Listen fills in their Log and loop
+//     Metrics.
+//   - State a UDP read loop keeps across datagrams (a random generator, a
+//     reply buffer) is a typed struct that the handler's NewLoop returns
+//     (netserve.LoopHandler), never an `any` asserted back.
+//   - Work that outlives a datagram runs under the packet server: a
+//     transfer as Packet.Go, a queue's writer as PacketServer.GoWorker. The
+//     server's Shutdown waits for it, so no handler keeps goroutines of its
+//     own, or a Shutdown.
 //   - A context is an argument, never a field.
 //   - An error a caller must tell apart is a concrete type or a sentinel,
-//     matched with errors.As or errors.Is, never asserted back.
+//     matched with errors.As or errors.Is (tinytcp's proto.CodeOf), never
+//     asserted back.
+//
+// # Shutdown
+//
+// service.Run stops the units in phases: the network servers (each stops
+// accepting, drains its connections and datagrams, then waits for the
+// goroutines it owns), then what they used (jobs such as a store's writer),
+// then the metrics endpoint; the units of one phase stop in parallel. The
+// phases share a deadline at nine tenths of SHUTDOWN_TIMEOUT, after which
+// each unit stops what is left at once (netserve waits at most 100ms more
+// for it); Run returns at SHUTDOWN_TIMEOUT at the latest, naming any unit
+// still running.
 package command
 
 import (
