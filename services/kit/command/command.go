@@ -75,8 +75,15 @@ import (
 // environment and standard streams under a context that ends on SIGINT or
 // SIGTERM, and exits with the status service.ExitCode gives its error.
 func Main(run func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error) {
+	MainIO(func(ctx context.Context, args, environ []string, _ io.Reader, stdout, stderr io.Writer) error {
+		return run(ctx, args, environ, stdout, stderr)
+	})
+}
+
+// MainIO is Main for a command that reads standard input (a client).
+func MainIO(run func(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error) {
 	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(service.ExitCode(err, os.Stderr))
 }

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,11 +48,7 @@ type Config struct {
 	Auto     bool          `env:"AUTO" flag:"auto" help:"answer the prompts with random IDs (once -ids are used up)"`
 }
 
-func main() {
-	command.Main(func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-		return run(ctx, args, environ, os.Stdin, stdout, stderr)
-	})
-}
+func main() { command.MainIO(run) }
 
 // deps are what tests replace: the socket dialer and the clock.
 type deps struct {

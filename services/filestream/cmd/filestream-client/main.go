@@ -29,11 +29,7 @@ Commands (one per line, or one per -c flag):
                                 one every ms milliseconds (asked if missing)
   quit                          end`
 
-func main() {
-	command.Main(func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-		return run(ctx, args, environ, os.Stdin, stdout, stderr)
-	})
-}
+func main() { command.MainIO(run) }
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg client.Config

@@ -67,11 +67,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func main() {
-	command.Main(func(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-		return run(ctx, args, environ, os.Stdin, stdout, stderr)
-	})
-}
+func main() { command.MainIO(run) }
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
