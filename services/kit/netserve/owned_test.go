@@ -154,3 +154,35 @@ func TestGoWorkerFails(t *testing.T) {
 		t.Fatal("ServePacket still serving after its worker failed")
 	}
 }
+
+// TestShutdownBoundedWhenStuck: a handler, or an owned goroutine, that
+// ignores every signal to stop holds Shutdown only briefly past its
+// context: the wait after forcing is bounded too.
+func TestShutdownBoundedWhenStuck(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	started := make(chan struct{})
+	tcp := &netserve.Server{Handler: netserve.HandlerFunc(func(context.Context, *netserve.Conn) {
+		close(started)
+		<-release // ignores ctx and the closed connection
+	})}
+	c := nettest.Dial(t, "tcp", nettest.ServeTCP(t, tcp))
+	c.Write([]byte("x\n"))
+	<-started
+	udp := &netserve.PacketServer{Handler: netserve.PacketHandlerFunc(upper)}
+	nettest.ServeUDP(t, udp)
+	udp.Go(func(context.Context) { <-release })
+
+	for name, shutdown := range map[string]func(context.Context) error{"Server": tcp.Shutdown, "PacketServer": udp.Shutdown} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		start := time.Now()
+		err := shutdown(ctx)
+		cancel()
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("%s.Shutdown with a stuck goroutine took %v", name, took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s.Shutdown = %v, want DeadlineExceeded", name, err)
+		}
+	}
+}
