@@ -122,8 +122,10 @@ func (h *loopCounter) NewLoop(*net.UDPConn) netserve.PacketHandler {
 func TestLoopHandler(t *testing.T) {
 	h := &loopCounter{}
 	srv := &netserve.PacketServer{Handler: h, Readers: 3}
-	addr := nettest.ServeUDP(t, srv)
-	c := nettest.Dial(t, "udp", addr)
+	pc := nettest.ListenUDP(t)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServePacket(pc) }()
+	c := nettest.Dial(t, "udp", pc.LocalAddr().String())
 	c.SetDeadline(time.Now().Add(nettest.Timeout))
 	c.Write([]byte("x"))
 	buf := make([]byte, 8)
@@ -131,6 +133,10 @@ func TestLoopHandler(t *testing.T) {
 	if err != nil || string(buf[:n]) != "1" {
 		t.Errorf("first reply = %q, %v; want \"1\"", buf[:n], err)
 	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-errc // every read loop has run, and called NewLoop first
 	if got := h.loops.Load(); got != 3 {
 		t.Errorf("NewLoop called %d times, want 3 (one per read loop)", got)
 	}
