@@ -10,6 +10,9 @@
 //	type Config struct {
 //		Addr string `env:"ADDR" envDefault:":9000" flag:"addr" help:"listen address"`
 //	}
+//
+// A []string field's flag is repeatable ("-c one -c two"); an `arg` tag
+// names its value in --help.
 package config
 
 import (
@@ -114,6 +117,7 @@ func (s *Set) addFields(prefix string, v reflect.Value) error {
 }
 
 var (
+	stringsType         = reflect.TypeFor[[]string]()
 	durationType        = reflect.TypeFor[time.Duration]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -136,6 +140,12 @@ func (s *Set) addField(prefix string, f reflect.StructField, fv reflect.Value) e
 	case reflect.PointerTo(f.Type).Implements(textUnmarshalerType):
 		s.fs.Var(textValue{fv}, name, help)
 		row.kind = "value"
+	case f.Type == stringsType:
+		s.fs.Var(&stringsValue{p: p.(*[]string)}, name, help+" (repeatable)")
+		row.kind, row.help = flag.UnquoteUsage(s.fs.Lookup(name))
+		if arg := f.Tag.Get("arg"); arg != "" {
+			row.kind = arg
+		}
 	default:
 		switch f.Type.Kind() {
 		case reflect.String:
@@ -161,6 +171,28 @@ func (s *Set) addField(prefix string, f reflect.StructField, fv reflect.Value) e
 	}
 	row.def = s.fs.Lookup(name).DefValue
 	s.rows = append(s.rows, row)
+	return nil
+}
+
+// stringsValue is a repeatable flag: each use appends one value, and the
+// first replaces what the environment gave.
+type stringsValue struct {
+	p   *[]string
+	set bool
+}
+
+func (v *stringsValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ", ")
+}
+
+func (v *stringsValue) Set(s string) error {
+	if !v.set {
+		*v.p, v.set = nil, true
+	}
+	*v.p = append(*v.p, s)
 	return nil
 }
 

@@ -3,6 +3,8 @@ package config_test
 import (
 	"bytes"
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,34 @@ func TestLoad(t *testing.T) {
 	got, err := config.Load[settings]("X_", []string{"X_MAX=7"})
 	if err != nil || got.Max != 7 || got.Addr != ":9000" {
 		t.Errorf("Load = %+v, %v; want Max 7 and the default Addr", got, err)
+	}
+}
+
+func TestRepeatableFlag(t *testing.T) {
+	type settings struct {
+		Cmds []string `env:"CMDS" flag:"c" help:"a command"`
+	}
+	tests := []struct {
+		args    []string
+		environ []string
+		want    []string
+	}{
+		{nil, nil, nil},
+		{[]string{"-c", "a", "-c", "b c"}, nil, []string{"a", "b c"}},
+		{nil, []string{"X_CMDS=d,e"}, []string{"d", "e"}},
+		{[]string{"-c", "a"}, []string{"X_CMDS=d,e"}, []string{"a"}},
+	}
+	for _, tt := range tests {
+		var s settings
+		set := config.NewSet("x", "usage", tt.environ, io.Discard)
+		if err := set.Add("X_", &s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := set.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(s.Cmds, tt.want) {
+			t.Errorf("Parse(%q) with %q = %q, want %q", tt.args, tt.environ, s.Cmds, tt.want)
+		}
 	}
 }

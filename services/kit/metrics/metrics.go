@@ -46,6 +46,7 @@ func Unit(ln net.Listener, reg *prometheus.Registry) service.Unit {
 	srv := &http.Server{Handler: Handler(reg), ReadHeaderTimeout: 5 * time.Second}
 	return service.Unit{
 		Name:     "metrics",
+		Phase:    service.Observing,
 		Serve:    func() error { return srv.Serve(ln) },
 		Shutdown: func(ctx context.Context) error { return srv.Shutdown(ctx) },
 		Closed:   func(err error) bool { return errors.Is(err, http.ErrServerClosed) },

@@ -298,7 +298,8 @@ func (s *Server) ActiveConns() int { return int(s.active.Load()) }
 // Shutdown stops accepting, makes every blocked read return ErrServerClosed
 // once the client's already-received input is used up, and waits for the
 // handlers to return. When ctx ends first it closes every connection, cancels
-// the handlers' context and returns ctx's error. Safe to call more than once.
+// the handlers' context, waits at most forceWait more for them to return and
+// returns ctx's error. Safe to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
@@ -328,7 +329,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.nc.Close()
 		}
 		s.mu.Unlock()
-		<-done
+		waitAtMost(done, forceWait)
 		return ctx.Err()
 	}
 }

@@ -58,18 +58,7 @@ func ServeTCP(t testing.TB, srv *netserve.Server) string {
 // that opens its listeners its own way.
 func ServeListener(t testing.TB, srv *netserve.Server, ln net.Listener) string {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, netserve.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
+	serveUntilCleanup(t, "Serve", func() error { return srv.Serve(ln) }, srv.Shutdown)
 	return ln.Addr().String()
 }
 
@@ -78,19 +67,25 @@ func ServeListener(t testing.TB, srv *netserve.Server, ln net.Listener) string {
 func ServeUDP(t testing.TB, srv *netserve.PacketServer) string {
 	t.Helper()
 	pc := ListenUDP(t)
+	serveUntilCleanup(t, "ServePacket", func() error { return srv.ServePacket(pc) }, srv.Shutdown)
+	return pc.LocalAddr().String()
+}
+
+// serveUntilCleanup runs serve (named name) in a goroutine until the test
+// ends, then shuts it down, failing the test unless both went cleanly.
+func serveUntilCleanup(t testing.TB, name string, serve func() error, shutdown func(context.Context) error) {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServePacket(pc) }()
+	go func() { errc <- serve() }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 		if err := <-errc; !errors.Is(err, netserve.ErrServerClosed) {
-			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
+			t.Errorf("%s returned %v, want ErrServerClosed", name, err)
 		}
 	})
-	return pc.LocalAddr().String()
 }
 
 // Dial connects to addr over network, retrying refused connections until

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,8 +66,15 @@ func UDPUnit(srv *netserve.PacketServer, pc net.PacketConn) Unit {
 		Serve:    func() error { return srv.ServePacket(pc) },
 		Shutdown: srv.Shutdown,
 		Closed:   isServerClosed,
-		Close:    pc.Close,
-		Addr:     pc.LocalAddr(),
+		// Never served, the server may still own goroutines (GoWorker):
+		// a Shutdown with no time left stops them.
+		Close: func() error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			srv.Shutdown(ctx)
+			return pc.Close()
+		},
+		Addr: pc.LocalAddr(),
 	}
 }
 
@@ -80,42 +88,6 @@ func CloseAll(units []Unit) {
 			u.Close()
 		}
 	}
-}
-
-// Command is a server's parsed command line.
-type Command struct {
-	// Common holds the settings every server shares.
-	Common Common
-	// Healthcheck is set when the first word was "healthcheck": probe the
-	// running server instead of starting one.
-	Healthcheck bool
-	// Rest holds the positional arguments left after the flags.
-	Rest []string
-}
-
-// ParseCommand parses a server's command line: an optional leading
-// "healthcheck" word, then the flags of cfg (a pointer to the service's
-// settings struct, its variables carrying prefix) and of Common. Errors are
-// usage errors, already wrapped for ExitCode.
-func ParseCommand(name, usage, prefix string, cfg any, args, environ []string, stderr io.Writer) (Command, error) {
-	var cmd Command
-	set := config.NewSet(name, usage, environ, stderr)
-	if err := set.Add(prefix, cfg); err != nil {
-		return cmd, Usage(err)
-	}
-	if err := set.Add("", &cmd.Common); err != nil {
-		return cmd, Usage(err)
-	}
-	if len(args) > 0 && args[0] == "healthcheck" {
-		cmd.Healthcheck = true
-		args = args[1:]
-	}
-	rest, err := set.Parse(args)
-	if err != nil {
-		return cmd, Usage(err)
-	}
-	cmd.Rest = rest
-	return cmd, nil
 }
 
 // NoArgs is a usage error unless rest is empty.

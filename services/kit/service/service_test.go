@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +136,70 @@ func TestJobFinishedWithCause(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"cause":"idle timeout: no request for 2m0s"`) {
 		t.Errorf("log does not give the cause:\n%s", logs.String())
+	}
+}
+
+// TestRunPhases: the units of one phase stop together, and a phase begins
+// only once the one before it has stopped.
+func TestRunPhases(t *testing.T) {
+	var order []string
+	var mu sync.Mutex
+	record := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	// Two Serving units that each wait for the other to have begun its
+	// Shutdown: they deadlock unless stopped in parallel.
+	begun := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	unit := func(name string, phase service.Phase, shut func()) service.Unit {
+		stop := make(chan struct{})
+		return service.Unit{
+			Name: name, Phase: phase,
+			Serve: func() error { <-stop; return nil },
+			Shutdown: func(context.Context) error {
+				shut()
+				record(name)
+				close(stop)
+				return nil
+			},
+		}
+	}
+	units := []service.Unit{
+		unit("metrics", service.Observing, func() {}),
+		unit("store", service.Backing, func() {}),
+		unit("tcp", service.Serving, func() { close(begun[0]); <-begun[1] }),
+		unit("udp", service.Serving, func() { close(begun[1]); <-begun[0] }),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := service.Run(ctx, zap.NewNop(), 5*time.Second, units...); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	got := strings.Join(order, " ")
+	if got != "tcp udp store metrics" && got != "udp tcp store metrics" {
+		t.Errorf("shutdown order %q, want tcp and udp, then store, then metrics", got)
+	}
+}
+
+// TestRunBounded: a unit whose Serve never returns, and whose Shutdown
+// ignores its context, holds Run no longer than the shutdown timeout.
+func TestRunBounded(t *testing.T) {
+	never := make(chan struct{})
+	defer close(never)
+	u := service.Unit{
+		Name:     "stuck",
+		Serve:    func() error { <-never; return nil },
+		Shutdown: func(context.Context) error { <-never; return nil },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	err := service.Run(ctx, zap.NewNop(), 50*time.Millisecond, u)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Run took %v with a 50ms shutdown timeout", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Errorf("Run = %v, want an error naming the stuck unit", err)
 	}
 }

@@ -91,6 +91,14 @@ const (
 // Codes lists every error code.
 var Codes = [...]Code{UnknownCommand, BadArguments, LineTooLong, ServerBusy}
 
+// CodeOf returns the Code that err is or wraps (errors.As), or "" when it
+// carries none.
+func CodeOf(err error) Code {
+	var c Code
+	errors.As(err, &c)
+	return c
+}
+
 func (c Code) Error() string {
 	switch c {
 	case UnknownCommand:
@@ -319,13 +327,13 @@ func ParseTime(b []byte) (time.Time, error) {
 func (r Reply) Answers(cmd []byte) error {
 	c, perr := Parse(cmd)
 	if r.Kind == KindError {
-		if perr != nil && r.Code != perr.(Code) {
-			return &replyError{what: "want ERROR " + string(perr.(Code)), line: r.String()}
+		if perr != nil && r.Code != CodeOf(perr) {
+			return &replyError{what: "want ERROR " + string(CodeOf(perr)), line: r.String()}
 		}
 		return nil
 	}
 	if perr != nil {
-		return &replyError{what: "want ERROR " + string(perr.(Code)), line: r.String()}
+		return &replyError{what: "want ERROR " + string(CodeOf(perr)), line: r.String()}
 	}
 	want := ReplyKind(c.Verb)
 	if r.Kind != want {

@@ -13,11 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/socklab/socklab/services/autoreply/internal/client"
-	"github.com/socklab/socklab/services/kit/config"
-	"github.com/socklab/socklab/services/kit/service"
+	"github.com/socklab/socklab/services/kit/command"
 )
 
 const usage = `usage: autoreply-client [flags]
@@ -28,12 +26,7 @@ exchange (-q: only the summary), then sent, replied, lost, errors and
 round-trip min/p50/p90/p99/max. Exit status 0 only if every message got its
 reply; 1 otherwise; 2 for bad arguments.`
 
-func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
-}
+func main() { command.Main(run) }
 
 // errIncomplete reports a run in which some message got no good reply; the
 // summary already says which counts.
@@ -41,19 +34,12 @@ var errIncomplete = errors.New("not every message got its reply")
 
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var cfg client.Config
-	set := config.NewSet("autoreply-client", usage, environ, stderr)
-	if err := set.Add("AUTOREPLY_", &cfg); err != nil {
-		return service.Usage(err)
-	}
-	rest, err := set.Parse(args)
+	err := command.Command{
+		Name: "autoreply-client", Usage: usage,
+		Settings: []command.Settings{command.Env("AUTOREPLY_", &cfg)},
+	}.Parse(args, environ, stderr)
 	if err != nil {
-		return service.Usage(err)
-	}
-	if len(rest) > 0 {
-		return service.Usage(fmt.Errorf("unexpected arguments %q", rest))
-	}
-	if err := cfg.Validate(); err != nil {
-		return service.Usage(err)
+		return err
 	}
 	sum, err := client.Run(ctx, cfg, stdout)
 	fmt.Fprintln(stdout, sum)

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func startServer(t *testing.T) (tcpAddr, udpAddr string) {
 	h := &server.Handler{Log: zap.NewNop(), Metrics: server.NewMetrics(prometheus.NewRegistry())}
 	cfg := server.Config{MaxLineBytes: 64 << 10, IdleTimeout: time.Minute, UDPReaders: 1}
-	return nettest.ServeTCP(t, h.TCPServer(cfg, nil)), nettest.ServeUDP(t, h.UDPServer(cfg, nil))
+	return nettest.ServeTCP(t, h.TCPServer(cfg)), nettest.ServeUDP(t, h.UDPServer(cfg))
 }
 
 // replyTimeout replaces the client's default wait for a reply (2s) where

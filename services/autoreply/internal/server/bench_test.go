@@ -76,12 +76,12 @@ func rawUDP(b *testing.B) string {
 
 func oursTCP(b *testing.B) string {
 	h := &server.Handler{Log: nil, Metrics: server.NewMetrics(newReg())}
-	return nettest.ServeTCP(b, h.TCPServer(defaults(), nil))
+	return nettest.ServeTCP(b, h.TCPServer(defaults()))
 }
 
 func oursUDP(b *testing.B) string {
 	h := &server.Handler{Metrics: server.NewMetrics(newReg())}
-	return nettest.ServeUDP(b, h.UDPServer(defaults(), nil))
+	return nettest.ServeUDP(b, h.UDPServer(defaults()))
 }
 
 var msg = []byte("the quick brown fox jumps over the lazy dog 0123456789\n")

@@ -7,6 +7,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,11 +101,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Handler answers messages. One Handler serves both protocols.
 type Handler struct {
-	Log     *zap.Logger
+	// Log receives connection-level debug events; nil logs nothing.
+	Log *zap.Logger
+	// Metrics counts messages and errors; nil counts nothing.
 	Metrics *Metrics
 	// Now, when set, replaces the reception time of TCP lines (tests);
 	// otherwise it is when the read that delivered the line returned.
 	Now func() time.Time
+}
+
+// discard counts for a Handler without Metrics: registered nowhere.
+var discard = NewMetrics(prometheus.NewRegistry())
+
+func (h *Handler) metrics() *Metrics {
+	if h.Metrics == nil {
+		return discard
+	}
+	return h.Metrics
+}
+
+func (h *Handler) log() *zap.Logger {
+	if h.Log == nil {
+		return zap.NewNop()
+	}
+	return h.Log
 }
 
 func newGenerator() *proto.Generator {
@@ -117,6 +137,7 @@ func newGenerator() *proto.Generator {
 // the client's pending input is drained. Counters are added once per flush,
 // not once per line: a pipelined burst costs one metrics update.
 func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
+	m := h.metrics()
 	gen := newGenerator()
 	buf := make([]byte, 0, proto.MaxLen+1)
 	var (
@@ -128,12 +149,12 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 			return true
 		}
 		err := c.Flush()
-		h.Metrics.tcpMsgs.Add(float64(msgs))
-		h.Metrics.tcpBytes.Add(float64(bytes))
-		h.Metrics.tcpLatency.Observe(time.Since(oldest).Seconds())
+		m.tcpMsgs.Add(float64(msgs))
+		m.tcpBytes.Add(float64(bytes))
+		m.tcpLatency.Observe(time.Since(oldest).Seconds())
 		msgs, bytes = 0, 0
 		if err != nil {
-			h.Metrics.errWrite.Inc()
+			m.errWrite.Inc()
 			return false
 		}
 		return true
@@ -143,7 +164,7 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 		line, err := c.ReadLine()
 		if err != nil {
 			if flush() {
-				h.connEnded(c, h.Log, err)
+				h.connEnded(c, m, err)
 			}
 			return
 		}
@@ -157,7 +178,7 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 		buf = gen.Append(buf[:0], at, line)
 		buf = append(buf, '\n')
 		if _, err := c.Write(buf); err != nil {
-			h.Metrics.errWrite.Inc()
+			m.errWrite.Inc()
 			return
 		}
 		msgs++
@@ -168,40 +189,54 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 	}
 }
 
-func (h *Handler) connEnded(c *netserve.Conn, log *zap.Logger, err error) {
+func (h *Handler) connEnded(c *netserve.Conn, m *Metrics, err error) {
 	switch {
 	case errors.Is(err, netserve.ErrLineTooLong):
-		h.Metrics.errTooLong.Inc()
+		m.errTooLong.Inc()
 		c.Write(msgTooLong)
 		c.CloseAbruptly()
-		log.Debug("line too long", zap.Stringer("remote", c.RemoteAddr()))
+		h.log().Debug("line too long", zap.Stringer("remote", c.RemoteAddr()))
 	case errors.Is(err, netserve.ErrIdleTimeout):
-		h.Metrics.errIdle.Inc()
+		m.errIdle.Inc()
 	case errors.Is(err, io.EOF), errors.Is(err, netserve.ErrServerClosed):
 	default:
-		log.Debug("connection ended", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+		h.log().Debug("connection ended", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 	}
 }
 
-// ServePacket answers one UDP datagram with one reply datagram.
+// ServePacket answers one UDP datagram with one reply datagram. The read
+// loops of a server use NewLoop's loops instead, each with its own
+// generator; this one draws a fresh seed per datagram.
 func (h *Handler) ServePacket(p *netserve.Packet) {
-	gen, _ := p.Loop.(*proto.Generator)
-	if gen == nil {
-		gen = newGenerator()
-		p.Loop = gen
-	}
-	p.Out = gen.Append(p.Out, p.Received, p.Data)
+	(&udpLoop{h: h, m: h.metrics(), gen: newGenerator()}).ServePacket(p)
+}
+
+// NewLoop returns the handler of one UDP read loop: its own generator, so
+// that the loops need no lock.
+func (h *Handler) NewLoop(*net.UDPConn) netserve.PacketHandler {
+	return &udpLoop{h: h, m: h.metrics(), gen: newGenerator()}
+}
+
+// udpLoop is the state of one UDP read loop.
+type udpLoop struct {
+	h   *Handler
+	m   *Metrics
+	gen *proto.Generator
+}
+
+func (l *udpLoop) ServePacket(p *netserve.Packet) {
+	p.Out = l.gen.Append(p.Out, p.Received, p.Data)
 	if err := p.Reply(p.Out); err != nil {
-		h.Metrics.errWrite.Inc()
+		l.m.errWrite.Inc()
 		return
 	}
-	h.Metrics.udpMsgs.Inc()
-	h.Metrics.udpBytes.Add(float64(len(p.Data)))
-	h.Metrics.udpLatency.Observe(time.Since(p.Received).Seconds())
+	l.m.udpMsgs.Inc()
+	l.m.udpBytes.Add(float64(len(p.Data)))
+	l.m.udpLatency.Observe(time.Since(p.Received).Seconds())
 }
 
-// TCPServer returns a netserve.Server configured from cfg.
-func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+// TCPServer returns a netserve.Server for h configured from cfg.
+func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 	return &netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,
@@ -209,16 +244,14 @@ func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
 		MaxConns:     cfg.MaxConns,
 		BusyMessage:  msgBusy,
 		Log:          h.Log,
-		Metrics:      nm,
 	}
 }
 
-// UDPServer returns a netserve.PacketServer configured from cfg.
-func (h *Handler) UDPServer(cfg Config, nm *netserve.Metrics) *netserve.PacketServer {
+// UDPServer returns a netserve.PacketServer for h configured from cfg.
+func (h *Handler) UDPServer(cfg Config) *netserve.PacketServer {
 	return &netserve.PacketServer{
 		Handler: h,
 		Readers: cfg.UDPReaders,
 		Log:     h.Log,
-		Metrics: nm,
 	}
 }

@@ -40,7 +40,7 @@ func newHandler(t *testing.T) *server.Handler {
 
 func startTCP(t *testing.T, cfg server.Config) (string, *server.Handler) {
 	h := newHandler(t)
-	return nettest.ServeTCP(t, h.TCPServer(cfg, nil)), h
+	return nettest.ServeTCP(t, h.TCPServer(cfg)), h
 }
 
 // checkReply fails unless line is a well-formed reply to msg.
@@ -70,7 +70,7 @@ func stop(t *testing.T, srv interface{ Shutdown(context.Context) error }) {
 
 func TestTCPReplies(t *testing.T) {
 	h := newHandler(t)
-	srv := h.TCPServer(defaults(), nil)
+	srv := h.TCPServer(defaults())
 	addr := nettest.ServeTCP(t, srv)
 	c := nettest.DialLines(t, addr)
 	msgs := []string{"hello", "", "with spaces  and\ttabs", strings.Repeat("long ", 40), "\x00\x01\xfe\xff binary", "é ü"}
@@ -188,7 +188,7 @@ func TestTCPIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := defaults()
 		cfg.IdleTimeout = 5 * time.Minute
-		srv := newHandler(t).TCPServer(cfg, nil)
+		srv := newHandler(t).TCPServer(cfg)
 		cli, sc := net.Pipe()
 		go srv.ServeConn(sc)
 		start := time.Now()
@@ -208,7 +208,7 @@ func TestTCPIdleTimeout(t *testing.T) {
 
 func TestTCPShutdownWithConnections(t *testing.T) {
 	h := newHandler(t)
-	srv := h.TCPServer(defaults(), nil)
+	srv := h.TCPServer(defaults())
 	ln := nettest.ListenTCP(t)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -237,7 +237,7 @@ func TestTCPShutdownWithConnections(t *testing.T) {
 
 func TestUDP(t *testing.T) {
 	h := newHandler(t)
-	srv := h.UDPServer(defaults(), nil)
+	srv := h.UDPServer(defaults())
 	addr := nettest.ServeUDP(t, srv)
 	c := nettest.Dial(t, "udp", addr)
 	buf := make([]byte, 70000)
@@ -279,5 +279,28 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate() = %v, want ok %v", tt.name, err, tt.ok)
 		}
+	}
+}
+
+// TestNilLogAndMetrics: a Handler without Log and Metrics answers over both
+// protocols, and for a line too long, counting nothing.
+func TestNilLogAndMetrics(t *testing.T) {
+	h := &server.Handler{}
+	cfg := defaults()
+	cfg.MaxLineBytes = 8
+	c := nettest.DialLines(t, nettest.ServeTCP(t, h.TCPServer(cfg)))
+	c.Send("hello")
+	if r, err := proto.Parse([]byte(c.ReadLine())); err != nil || !r.Matches([]byte("hello")) {
+		t.Errorf("TCP reply: %+v, %v", r, err)
+	}
+	c.Send("far too long")
+	c.Expect("ERROR line too long")
+	u := nettest.Dial(t, "udp", nettest.ServeUDP(t, h.UDPServer(cfg)))
+	u.SetDeadline(time.Now().Add(nettest.Timeout))
+	u.Write([]byte("hi"))
+	buf := make([]byte, 512)
+	n, err := u.Read(buf)
+	if r, perr := proto.Parse(buf[:n]); err != nil || perr != nil || !r.Matches([]byte("hi")) {
+		t.Errorf("UDP reply %q: %v %v", buf[:n], err, perr)
 	}
 }

@@ -16,8 +16,8 @@ import (
 // server: the README promises they work. make deps installs them.
 func TestCommonToolsAsClients(t *testing.T) {
 	h := newHandler(t)
-	tcp := nettest.ServeTCP(t, h.TCPServer(defaults(), nil))
-	udp := nettest.ServeUDP(t, h.UDPServer(defaults(), nil))
+	tcp := nettest.ServeTCP(t, h.TCPServer(defaults()))
+	udp := nettest.ServeUDP(t, h.UDPServer(defaults()))
 	tcpHost, tcpPort, _ := strings.Cut(tcp, ":")
 	udpHost, udpPort, _ := strings.Cut(udp, ":")
 	tests := []struct {

@@ -21,16 +21,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/socklab/socklab/services/connid/internal/client"
-	"github.com/socklab/socklab/services/kit/config"
-	"github.com/socklab/socklab/services/kit/service"
+	"github.com/socklab/socklab/services/kit/command"
 )
 
 const usage = `usage: connid-client [flags] HELLO SERVER_IP SERVER_PORT CONNECTION_ID
@@ -52,12 +48,7 @@ type Config struct {
 	Auto     bool          `env:"AUTO" flag:"auto" help:"answer the prompts with random IDs (once -ids are used up)"`
 }
 
-func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
-}
+func main() { command.MainIO(run) }
 
 // deps are what tests replace: the socket dialer and the clock.
 type deps struct {
@@ -71,55 +62,23 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 
 func runWith(ctx context.Context, d deps, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
-	set := config.NewSet("connid-client", usage, environ, stderr)
-	if err := set.Add("CONNID_CLIENT_", &cfg); err != nil {
-		return service.Usage(err)
-	}
-	pos, err := parse(set, args)
+	var pos []string
+	var ids []string
+	err := command.Command{
+		Name: "connid-client", Usage: usage,
+		Settings:    []command.Settings{command.Env("CONNID_CLIENT_", &cfg)},
+		Interleaved: true,
+		FullUsage:   true,
+		Args:        func(rest []string) error { pos = rest; return checkArgs(rest) },
+		Validate:    func() (err error) { ids, err = cfg.check(); return err },
+	}.Parse(args, environ, stderr)
 	if err != nil {
 		return err
-	}
-	// Wrong arguments get the whole usage, as a person typing them needs.
-	bad := func(err error) error {
-		fmt.Fprintf(stderr, "connid-client: %v\n\n", err)
-		set.PrintUsage()
-		return &config.ParseError{Err: err}
-	}
-	if len(pos) != 4 {
-		return bad(fmt.Errorf("want 4 arguments, HELLO SERVER_IP SERVER_PORT CONNECTION_ID, got %d", len(pos)))
-	}
-	if pos[0] != "HELLO" {
-		return bad(fmt.Errorf("the first argument must be HELLO, not %q", pos[0]))
-	}
-	port, err := strconv.ParseUint(pos[2], 10, 16)
-	if err != nil || port == 0 {
-		return bad(fmt.Errorf("SERVER_PORT %q is not a port number (1 to 65535)", pos[2]))
-	}
-	if err := client.CheckID(pos[3]); err != nil {
-		return bad(err)
-	}
-	if cfg.Protocol != "udp" && cfg.Protocol != "tcp" {
-		return bad(fmt.Errorf("-protocol must be udp or tcp, not %q", cfg.Protocol))
-	}
-	if cfg.Timeout <= 0 {
-		return bad(errors.New("-timeout must be positive"))
-	}
-	if cfg.Tries < 1 || cfg.Tries > 100 {
-		return bad(errors.New("-tries must be from 1 to 100"))
-	}
-	var ids []string
-	if cfg.IDs != "" {
-		ids = strings.Split(cfg.IDs, ",")
-		for _, id := range ids {
-			if err := client.CheckID(id); err != nil {
-				return bad(fmt.Errorf("-ids: %w", err))
-			}
-		}
 	}
 
 	p := &client.Prompter{
 		IDs: ids, Auto: cfg.Auto, In: bufio.NewReader(stdin),
-		Out: stdout, Diag: stderr, Echo: !isTerminal(stdin),
+		Out: stdout, Diag: stderr, Echo: !command.IsTerminal(stdin),
 	}
 	c := &client.Client{
 		Network: cfg.Protocol,
@@ -141,28 +100,39 @@ func runWith(ctx context.Context, d deps, args, environ []string, stdin io.Reade
 	return nil
 }
 
-// parse returns the positional arguments, letting flags come before,
-// between or after them.
-func parse(set *config.Set, args []string) ([]string, error) {
-	var pos []string
-	for len(args) > 0 {
-		rest, err := set.Parse(args)
-		if err != nil {
-			return nil, err
-		}
-		if len(rest) == 0 {
-			break
-		}
-		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil // after "--" all are arguments
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+// checkArgs checks HELLO SERVER_IP SERVER_PORT CONNECTION_ID.
+func checkArgs(pos []string) error {
+	if len(pos) != 4 {
+		return fmt.Errorf("want 4 arguments, HELLO SERVER_IP SERVER_PORT CONNECTION_ID, got %d", len(pos))
 	}
-	return pos, nil
+	if pos[0] != "HELLO" {
+		return fmt.Errorf("the first argument must be HELLO, not %q", pos[0])
+	}
+	if port, err := strconv.ParseUint(pos[2], 10, 16); err != nil || port == 0 {
+		return fmt.Errorf("SERVER_PORT %q is not a port number (1 to 65535)", pos[2])
+	}
+	return client.CheckID(pos[3])
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+// check checks the settings and returns the IDs of -ids.
+func (cfg Config) check() ([]string, error) {
+	if cfg.Protocol != "udp" && cfg.Protocol != "tcp" {
+		return nil, fmt.Errorf("-protocol must be udp or tcp, not %q", cfg.Protocol)
+	}
+	if cfg.Timeout <= 0 {
+		return nil, errors.New("-timeout must be positive")
+	}
+	if cfg.Tries < 1 || cfg.Tries > 100 {
+		return nil, errors.New("-tries must be from 1 to 100")
+	}
+	if cfg.IDs == "" {
+		return nil, nil
+	}
+	ids := strings.Split(cfg.IDs, ",")
+	for _, id := range ids {
+		if err := client.CheckID(id); err != nil {
+			return nil, fmt.Errorf("-ids: %w", err)
+		}
+	}
+	return ids, nil
 }

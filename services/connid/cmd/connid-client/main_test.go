@@ -37,7 +37,7 @@ func serve(t *testing.T) (st *store.Store, udp, tcp string) {
 	t.Cleanup(func() { cancel(); <-done })
 	h := &server.Handler{Store: st, Metrics: server.NewMetrics(prometheus.NewRegistry(), st)}
 	cfg := server.Config{UDPReaders: 1, ConnTimeout: time.Minute}
-	return st, nettest.ServeUDP(t, h.UDPServer(cfg, nil)), nettest.ServeTCP(t, h.TCPServer(cfg, nil))
+	return st, nettest.ServeUDP(t, h.UDPServer(cfg)), nettest.ServeTCP(t, h.TCPServer(cfg))
 }
 
 func hostPort(t *testing.T, addr string) (string, string) {

@@ -94,7 +94,7 @@ func serveOurs(b *testing.B) *ours {
 	}
 	o.perID = float64(heapAlloc()-before) / benchLive
 	h := &Handler{Store: o.st, Clock: o.clk, Metrics: NewMetrics(prometheus.NewRegistry(), o.st)}
-	o.addr = nettest.ServeUDP(b, h.UDPServer(Config{UDPReaders: 1}, nil))
+	o.addr = nettest.ServeUDP(b, h.UDPServer(Config{UDPReaders: 1}))
 	return o
 }
 

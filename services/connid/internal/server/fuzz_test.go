@@ -38,7 +38,7 @@ func converse(t *testing.T, chunks ...[]byte) string {
 	defer cancel()
 	wg.Go(func() { st.Run(ctx) })
 	h := &Handler{Store: st, Clock: clk, Metrics: NewMetrics(prometheus.NewRegistry(), st)}
-	srv := h.TCPServer(Config{ConnTimeout: time.Minute}, nil)
+	srv := h.TCPServer(Config{ConnTimeout: time.Minute})
 	client, server := net.Pipe()
 	wg.Go(func() { srv.ServeConn(peerConn{server}) })
 	wg.Go(func() {

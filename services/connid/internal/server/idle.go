@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/services/connid/internal/clock"
+	"github.com/socklab/socklab/services/kit/service"
 )
 
 // ErrIdle is the cause recorded when the server stops for lack of requests.
@@ -55,4 +56,16 @@ func (i *Idle) Wait(ctx context.Context) error {
 		}
 		i.timer.Reset(i.timeout - since)
 	}
+}
+
+// Job returns the unit that ends the server when Wait says it is idle:
+// service.Run then logs ErrIdle as the cause and returns nil.
+func (i *Idle) Job() service.Unit {
+	return service.Job("idle", func(ctx context.Context) error {
+		err := i.Wait(ctx)
+		if errors.Is(err, ErrIdle) {
+			return service.Finished(err)
+		}
+		return err
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,24 @@ type Config struct {
 	ConnTimeout time.Duration `env:"CONN_TIMEOUT" envDefault:"1m" flag:"conn-timeout" help:"close a TCP connection that sends no line for this long"`
 	MaxConns    int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more are closed at once (0: no limit)"`
 	UDPReaders  int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+}
+
+// SetArgs applies SERVER_IP SERVER_PORT, the seed's way of giving the
+// address, when given.
+func (c *Config) SetArgs(rest []string) error {
+	switch len(rest) {
+	case 0:
+		return nil
+	case 2:
+		n, err := strconv.ParseUint(rest[1], 10, 16)
+		if err != nil {
+			return fmt.Errorf("SERVER_PORT %q is not a port number (0 to 65535)", rest[1])
+		}
+		c.Addr = net.JoinHostPort(rest[0], strconv.FormatUint(n, 10))
+		return nil
+	default:
+		return fmt.Errorf("want SERVER_IP SERVER_PORT or no arguments, got %q", rest)
+	}
 }
 
 // Validate reports settings no server can run with.
@@ -80,6 +99,25 @@ type Metrics struct {
 // NewMetrics registers the connid metrics with reg, reading the IDs in use
 // and the expired count from st.
 func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
+	m := newMetrics()
+	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "connid", Name: "ids_in_use", Help: "Connection IDs in the table now.",
+	}, func() float64 { return float64(st.Len()) })
+	expired := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "connid", Name: "ids_expired_total", Help: "Connection IDs that expired and became free again.",
+	}, func() float64 { return float64(st.Expired()) })
+	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "connid", Name: "store_commits_total", Help: "Write transactions that decided claims; claims per commit is the group-commit batch size.",
+	}, func() float64 { _, n := st.Commits(); return float64(n) })
+	claims := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "connid", Name: "store_claims_total", Help: "Claims decided in write transactions (HELLO for an ID not seen in use).",
+	}, func() float64 { n, _ := st.Commits(); return float64(n) })
+	reg.MustRegister(m.Requests, m.Handshakes, m.BadRequests, m.Errors, inUse, expired, commits, claims)
+	return m
+}
+
+// newMetrics builds the counters, registered nowhere.
+func newMetrics() *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "connid", Name: "requests_total", Help: "Messages received (datagrams or lines, well-formed or not), by protocol.",
@@ -94,19 +132,6 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 			Namespace: "connid", Name: "errors_total", Help: "Requests left unanswered by an error, by kind: write or store.",
 		}, []string{"kind"}),
 	}
-	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "connid", Name: "ids_in_use", Help: "Connection IDs in the table now.",
-	}, func() float64 { return float64(st.Len()) })
-	expired := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "ids_expired_total", Help: "Connection IDs that expired and became free again.",
-	}, func() float64 { return float64(st.Expired()) })
-	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "store_commits_total", Help: "Write transactions that decided claims; claims per commit is the group-commit batch size.",
-	}, func() float64 { _, n := st.Commits(); return float64(n) })
-	claims := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "store_claims_total", Help: "Claims decided in write transactions (HELLO for an ID not seen in use).",
-	}, func() float64 { n, _ := st.Commits(); return float64(n) })
-	reg.MustRegister(m.Requests, m.Handshakes, m.BadRequests, m.Errors, inUse, expired, commits, claims)
 	// Children resolved once: a label lookup per message would cost a hash.
 	m.udpRequests, m.tcpRequests = m.Requests.WithLabelValues("udp"), m.Requests.WithLabelValues("tcp")
 	m.ok, m.reset = m.Handshakes.WithLabelValues("ok"), m.Handshakes.WithLabelValues("reset")
@@ -115,8 +140,11 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
 	return m
 }
 
+// discard counts for a Handler without Metrics.
+var discard = newMetrics()
+
 // Handler answers requests over both protocols. Claims are decided by the
-// store's writer, so Store.Run must be running.
+// store's writer, so Store.Run must be running (RunStore).
 type Handler struct {
 	// Store holds the IDs in use.
 	Store *store.Store
@@ -124,10 +152,18 @@ type Handler struct {
 	Clock clock.Clock
 	// Idle, when set, is touched by every request but PING.
 	Idle *Idle
-	// Metrics counts requests and replies.
+	// Metrics counts requests and replies; nil counts nothing.
 	Metrics *Metrics
-	// Log receives connection-level events at debug level only.
+	// Log receives connection-level events at debug level only; nil logs
+	// nothing.
 	Log *zap.Logger
+}
+
+func (h *Handler) metrics() *Metrics {
+	if h.Metrics == nil {
+		return discard
+	}
+	return h.Metrics
 }
 
 func (h *Handler) now() time.Time {
@@ -160,7 +196,7 @@ func (h *Handler) request(dst, msg []byte) (reply []byte, bad bool, claim string
 		return dst, false, "", now
 	}
 	if inUse {
-		h.Metrics.reset.Inc()
+		h.metrics().reset.Inc()
 		return proto.AppendReset(dst, id), false, "", now
 	}
 	return dst, false, claim, now
@@ -173,25 +209,26 @@ func (h *Handler) decided(dst []byte, r *store.Request, ok bool, err error) []by
 		h.storeError(err)
 		return dst
 	case ok:
-		h.Metrics.ok.Inc()
+		h.metrics().ok.Inc()
 		return proto.AppendOK(dst, r.ID, r.From)
 	default:
-		h.Metrics.reset.Inc()
+		h.metrics().reset.Inc()
 		return proto.AppendReset(dst, r.ID)
 	}
 }
 
 func (h *Handler) storeError(err error) {
-	h.Metrics.errStore.Inc()
+	h.metrics().errStore.Inc()
 	// Only a schema bug or a shutdown in progress fails a claim.
 	if h.Log != nil && !errors.Is(err, store.ErrStopped) {
 		h.Log.Error("store", zap.Error(err))
 	}
 }
 
-// udpReplier sends the outcome of a claim made over UDP. The store's writer
-// calls it; each read loop has its own, whose buffer only the writer uses.
-type udpReplier struct {
+// udpLoop is the state of one UDP read loop (netserve.LoopHandler). It also
+// sends the outcome of the claims its loop handed to the store's writer:
+// the writer calls ClaimDone, and only the writer uses buf.
+type udpLoop struct {
 	h     *Handler
 	conn  *net.UDPConn
 	buf   []byte
@@ -201,6 +238,11 @@ type udpReplier struct {
 	busy int
 }
 
+// NewLoop returns the handler of one UDP read loop on conn.
+func (h *Handler) NewLoop(conn *net.UDPConn) netserve.PacketHandler {
+	return &udpLoop{h: h, conn: conn, buf: make([]byte, 0, proto.MaxReplyLen), queue: newRecvQueue(conn)}
+}
+
 // busySpell is how many claims a read loop hands to the writer after it
 // last saw load, before it decides claims itself again. Under load the
 // writer commits claims in batches on one core while the loop reads on
@@ -208,13 +250,14 @@ type udpReplier struct {
 // write transaction, and the claims that arrive meanwhile lose a batch.
 const busySpell = 64
 
-func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
+// ClaimDone sends the outcome of a claim the loop handed to the writer.
+func (u *udpLoop) ClaimDone(r *store.Request, ok bool, err error) {
 	u.buf = u.h.decided(u.buf[:0], r, ok, err)
 	if len(u.buf) == 0 {
 		return
 	}
 	if _, err := u.conn.WriteToUDPAddrPort(u.buf, r.From); err != nil {
-		u.h.Metrics.errWrite.Inc()
+		u.h.metrics().errWrite.Inc()
 	}
 }
 
@@ -225,15 +268,18 @@ func (u *udpReplier) ClaimDone(r *store.Request, ok bool, err error) {
 // meanwhile and the writer commits the claims that queue up together. A
 // malformed datagram shorter than ERROR BAD_REQUEST is dropped, so a forged
 // source address never gets back more bytes than it sent with an error.
-func (h *Handler) ServePacket(p *netserve.Packet) {
-	h.Metrics.udpRequests.Inc()
+//
+// Served through the Handler itself rather than a read loop's NewLoop, each
+// datagram gets a loop of its own.
+func (h *Handler) ServePacket(p *netserve.Packet) { h.NewLoop(p.Conn()).ServePacket(p) }
+
+// ServePacket answers one datagram of the loop.
+func (u *udpLoop) ServePacket(p *netserve.Packet) {
+	h := u.h
+	m := h.metrics()
+	m.udpRequests.Inc()
 	reply, bad, id, now := h.request(p.Out, p.Data)
 	if id != "" {
-		u, _ := p.Loop.(*udpReplier)
-		if u == nil {
-			u = &udpReplier{h: h, conn: p.Conn(), buf: make([]byte, 0, proto.MaxReplyLen), queue: newRecvQueue(p.Conn())}
-			p.Loop = u
-		}
 		r := store.Request{ID: id, From: p.From, At: now}
 		// With nothing else to read, decide the claim here if the writer
 		// is idle: a hand-off would cost two goroutine wake-ups on the
@@ -260,10 +306,10 @@ func (h *Handler) ServePacket(p *netserve.Packet) {
 	}
 	if bad {
 		if len(p.Data) < len(proto.ErrorBadRequest) {
-			h.Metrics.badDropped.Inc()
+			m.badDropped.Inc()
 			return
 		}
-		h.Metrics.badReplied.Inc()
+		m.badReplied.Inc()
 	}
 	h.replyPacket(p, reply)
 }
@@ -273,7 +319,7 @@ func (h *Handler) replyPacket(p *netserve.Packet, reply []byte) {
 		return
 	}
 	if err := p.Reply(reply); err != nil {
-		h.Metrics.errWrite.Inc()
+		h.metrics().errWrite.Inc()
 	}
 }
 
@@ -288,10 +334,10 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 			h.connEnded(c, err)
 			return
 		}
-		h.Metrics.tcpRequests.Inc()
+		h.metrics().tcpRequests.Inc()
 		reply, bad, id, now := h.request(buf[:0], line)
 		if bad {
-			h.Metrics.badReplied.Inc()
+			h.metrics().badReplied.Inc()
 		}
 		if id != "" {
 			r := store.Request{ID: id, From: from, At: now}
@@ -310,14 +356,15 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 		}
 		reply = append(reply, '\n')
 		if _, err := c.Write(reply); err != nil {
-			h.Metrics.errWrite.Inc()
+			h.metrics().errWrite.Inc()
 			return
 		}
-		// Flush every reply: FlushIfDrained would hold this one back while
-		// the start of a next line sits in the buffer, until that line
-		// ends, which a client waiting for this reply never does.
+		// Flush every reply. FlushIfDrained would not hold one back from a
+		// client waiting for it either (the reader flushes before it
+		// blocks); it would batch the replies of a pipelined burst, and
+		// connid clients send one HELLO and wait, so there is none.
 		if err := c.Flush(); err != nil {
-			h.Metrics.errWrite.Inc()
+			h.metrics().errWrite.Inc()
 			return
 		}
 	}
@@ -328,8 +375,8 @@ var msgBadRequest = []byte(proto.ErrorBadRequest + "\n")
 func (h *Handler) connEnded(c *netserve.Conn, err error) {
 	switch {
 	case errors.Is(err, netserve.ErrLineTooLong):
-		h.Metrics.tcpRequests.Inc()
-		h.Metrics.badReplied.Inc()
+		h.metrics().tcpRequests.Inc()
+		h.metrics().badReplied.Inc()
 		h.Idle.Touch(h.now())
 		c.Write(msgBadRequest)
 		c.CloseAbruptly()
@@ -348,25 +395,23 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// TCPServer returns a netserve.Server configured from cfg.
-func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+// TCPServer returns a netserve.Server for h configured from cfg.
+func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 	return &netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.ConnTimeout,
 		MaxLineBytes: MaxMessageBytes,
 		MaxConns:     cfg.MaxConns,
 		Log:          h.Log,
-		Metrics:      nm,
 	}
 }
 
-// UDPServer returns a netserve.PacketServer configured from cfg.
-func (h *Handler) UDPServer(cfg Config, nm *netserve.Metrics) *netserve.PacketServer {
+// UDPServer returns a netserve.PacketServer for h configured from cfg.
+func (h *Handler) UDPServer(cfg Config) *netserve.PacketServer {
 	return &netserve.PacketServer{
 		Handler:        h,
 		Readers:        cfg.UDPReaders,
 		MaxPacketBytes: MaxMessageBytes,
 		Log:            h.Log,
-		Metrics:        nm,
 	}
 }

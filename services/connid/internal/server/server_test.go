@@ -56,11 +56,15 @@ func newFixture(t *testing.T) *fixture {
 // use a PING as a barrier ("everything sent before it has been handled")
 // need 1: with more, another reader may answer the PING first.
 func (f *fixture) serveUDP(t *testing.T, readers int) string {
-	return nettest.ServeUDP(t, f.h.UDPServer(Config{UDPReaders: readers}, f.nm))
+	srv := f.h.UDPServer(Config{UDPReaders: readers})
+	srv.Metrics = f.nm
+	return nettest.ServeUDP(t, srv)
 }
 
 func (f *fixture) serveTCP(t *testing.T) string {
-	return nettest.ServeTCP(t, f.h.TCPServer(Config{ConnTimeout: time.Minute}, f.nm))
+	srv := f.h.TCPServer(Config{ConnTimeout: time.Minute})
+	srv.Metrics = f.nm
+	return nettest.ServeTCP(t, srv)
 }
 
 type step struct {
@@ -345,4 +349,24 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want error mentioning %q", tt.name, err, tt.want)
 		}
 	}
+}
+
+// TestNilMetrics: a Handler without Metrics and Log answers over both
+// protocols, counting nothing (the kit's Handler shape).
+func TestNilMetrics(t *testing.T) {
+	f := newFixture(t)
+	f.h.Metrics = nil
+	u := nettest.Dial(t, "udp", f.serveUDP(t, 1))
+	u.SetDeadline(time.Now().Add(nettest.Timeout))
+	u.Write([]byte("HELLO nil-udp"))
+	buf := make([]byte, 256)
+	n, err := u.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "OK nil-udp ") {
+		t.Errorf("UDP HELLO = %q, %v; want OK", buf[:n], err)
+	}
+	c := nettest.DialLines(t, f.serveTCP(t))
+	c.Send("HELLO nil-udp")
+	c.Expect("RESET nil-udp")
+	c.Send("HELLO " + strings.Repeat("x", MaxMessageBytes+1))
+	c.Expect(proto.ErrorBadRequest)
 }

@@ -14,12 +14,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-
-	"golang.org/x/term"
 
 	"github.com/socklab/socklab/services/filestream/internal/client"
-	"github.com/socklab/socklab/services/kit/config"
+	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/kit/service"
 )
 
@@ -32,36 +29,22 @@ Commands (one per line, or one per -c flag):
                                 one every ms milliseconds (asked if missing)
   quit                          end`
 
-func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
-}
-
-// commands collects repeated -c flags.
-type commands []string
-
-func (c *commands) String() string     { return strings.Join(*c, "; ") }
-func (c *commands) Set(s string) error { *c = append(*c, s); return nil }
+func main() { command.MainIO(run) }
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg client.Config
-	set := config.NewSet("filestream-client", usage, environ, stderr)
-	if err := set.Add("FILESTREAM_", &cfg); err != nil {
-		return service.Usage(err)
-	}
-	var cmds commands
-	set.FlagSet().Var(&cmds, "c", "run `command` (repeatable; then standard input is not read)")
-	rest, err := set.Parse(args)
+	err := command.Command{
+		Name: "filestream-client", Usage: usage,
+		Settings: []command.Settings{command.Env("FILESTREAM_", &cfg)},
+		Args: func(rest []string) error {
+			if len(rest) > 0 {
+				return fmt.Errorf("unexpected arguments %q (commands go in -c)", rest)
+			}
+			return nil
+		},
+	}.Parse(args, environ, stderr)
 	if err != nil {
-		return service.Usage(err)
-	}
-	if len(rest) > 0 {
-		return service.Usage(fmt.Errorf("unexpected arguments %q (commands go in -c)", rest))
-	}
-	if err := cfg.Validate(); err != nil {
-		return service.Usage(err)
+		return err
 	}
 	hosts := []string{client.DefaultServer}
 	if cfg.Hosts != "" {
@@ -76,8 +59,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		}
 	}
 
-	sh := client.NewShell(stdin, cmds, stdout)
-	sh.Prompt = len(cmds) == 0 && isTerminal(stdin)
+	sh := client.NewShell(stdin, cfg.Commands, stdout)
+	sh.Prompt = len(cfg.Commands) == 0 && command.IsTerminal(stdin)
 	sh.PrintFile = cfg.PrintFile
 	addr := cfg.Server
 	if addr == "" {
@@ -94,9 +77,4 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		fmt.Fprintf(stdout, "connected to %s over %s\n", addr, cfg.Protocol)
 	}
 	return sh.Run(ctx, sess)
-}
-
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

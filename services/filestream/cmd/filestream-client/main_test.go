@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"io"
 	"os"
@@ -31,10 +30,9 @@ func startServer(t *testing.T) (tcp, udp string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := server.New(cfg, nil, nil)
-	tcp = nettest.ServeTCP(t, h.TCPServer(nil))
-	udp = nettest.ServeUDP(t, h.UDPServer(nil))
-	t.Cleanup(func() { h.Shutdown(context.Background()) })
+	h := &server.Handler{Config: cfg}
+	tcp = nettest.ServeTCP(t, h.TCPServer())
+	udp = nettest.ServeUDP(t, h.UDPServer())
 	return tcp, udp
 }
 

@@ -12,6 +12,7 @@ type Config struct {
 	Hosts     string        `env:"HOSTS" flag:"hosts" help:"file of host:port lines, the first the default"`
 	PrintFile bool          `env:"PRINT_FILE" flag:"print-file" help:"print received files (default: only their size, checksum, time and throughput)"`
 	Timeout   time.Duration `env:"TIMEOUT" envDefault:"2s" flag:"timeout" help:"wait this long for the next byte or packet; over UDP the fallback end of a file or stream whose END is lost"`
+	Commands  []string      `flag:"c" arg:"command" help:"run this command (then standard input is not read)"`
 }
 
 // DefaultServer is the server when neither -server nor -hosts names one.

@@ -87,11 +87,10 @@ func benchServer(b *testing.B, mod func(*Config)) *testServer {
 	if mod != nil {
 		mod(&cfg)
 	}
-	h := New(cfg, nil, nil)
+	h := &Handler{Config: cfg}
 	ts := &testServer{h: h}
-	ts.tcp = nettest.ServeTCP(b, h.TCPServer(nil))
-	ts.udp = nettest.ServeUDP(b, h.UDPServer(nil))
-	b.Cleanup(func() { h.Shutdown(context.Background()) })
+	ts.tcp = nettest.ServeTCP(b, h.TCPServer())
+	ts.udp = nettest.ServeUDP(b, h.UDPServer())
 	return ts
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/socklab/socklab/services/filestream/internal/cookie"
 	"github.com/socklab/socklab/services/filestream/proto"
 	"github.com/socklab/socklab/services/kit/netserve"
-	"github.com/socklab/socklab/services/kit/service"
 )
 
 // blockLen is the length of the shared content block: a multiple of the
@@ -37,30 +35,30 @@ func contentAt(off int64, n int) []byte {
 	return block[i : i+n]
 }
 
-// Causes of a cancelled UDP transfer.
-var (
-	errQuit     = errors.New("client quit")
-	errShutdown = errors.New("server shutting down")
-)
+// errQuit is the cause of a UDP transfer its client stopped with QUIT.
+var errQuit = errors.New("client quit")
 
-// Handler serves filestream over TCP (ServeConn) and UDP (ServePacket). It
-// owns the goroutines of UDP transfers; Shutdown stops and waits for them.
+// Handler serves filestream over TCP (ServeConn) and UDP (ServePacket). The
+// goroutines of UDP transfers belong to the packet server that served their
+// request (netserve.Packet.Go), whose Shutdown waits for them.
 type Handler struct {
-	cfg     Config
-	log     *zap.Logger
-	cookies *cookie.Minter
-	tcp     *protoMetrics
-	udp     *protoMetrics
-	m       *Metrics
+	// Config holds the limits; it must be valid.
+	Config Config
+	// Log receives connection-level debug events; nil logs nothing.
+	Log *zap.Logger
+	// Metrics counts requests and transfers; nil counts nothing.
+	Metrics *Metrics
 
-	ctx    context.Context // parent of every UDP transfer
-	cancel context.CancelCauseFunc
+	initOnce sync.Once
+	log      *zap.Logger
+	cookies  *cookie.Minter
+	tcp      *protoMetrics
+	udp      *protoMetrics
+	m        *Metrics
 
-	mu      sync.Mutex
-	closing bool
-	active  map[netip.AddrPort]map[*transfer]struct{}
-	n       int // transfers in active
-	wg      sync.WaitGroup
+	mu     sync.Mutex
+	active map[netip.AddrPort]map[*transfer]struct{}
+	n      int // transfers in active
 
 	// Hooks for tests: started is called as each UDP transfer starts,
 	// connDone as each TCP connection's handler returns.
@@ -68,33 +66,34 @@ type Handler struct {
 	connDone func()
 }
 
-type transfer struct{ cancel context.CancelCauseFunc }
+// transfer is one running UDP transfer; cancel is set once its goroutine
+// runs, quit when QUIT came before that.
+type transfer struct {
+	cancel context.CancelCauseFunc
+	quit   bool
+}
 
-// New returns a Handler for cfg, which must be valid. m may be nil.
-func New(cfg Config, log *zap.Logger, m *Metrics) *Handler {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	if m == nil {
-		m = NewMetrics(prometheus.NewRegistry())
-	}
-	h := &Handler{
-		cfg:     cfg,
-		log:     log,
-		cookies: cookie.New(cfg.CookieTTL),
-		tcp:     m.forProto("tcp"),
-		udp:     m.forProto("udp"),
-		m:       m,
-		active:  map[netip.AddrPort]map[*transfer]struct{}{},
-	}
-	h.ctx, h.cancel = context.WithCancelCause(context.Background())
-	return h
+// init builds what the fields imply, on first use.
+func (h *Handler) init() {
+	h.initOnce.Do(func() {
+		h.log = h.Log
+		if h.log == nil {
+			h.log = zap.NewNop()
+		}
+		h.m = h.Metrics
+		if h.m == nil {
+			h.m = NewMetrics(prometheus.NewRegistry())
+		}
+		h.cookies = cookie.New(h.Config.CookieTTL)
+		h.tcp, h.udp = h.m.forProto("tcp"), h.m.forProto("udp")
+		h.active = map[netip.AddrPort]map[*transfer]struct{}{}
+	})
 }
 
 // checkFile returns the error for a file request over the limit.
 func (h *Handler) checkFile(size uint64) (proto.Code, string) {
-	if size > uint64(h.cfg.MaxFile) {
-		return proto.CodeTooLarge, fmt.Sprintf("file too large: max %d", h.cfg.MaxFile)
+	if size > uint64(h.Config.MaxFile) {
+		return proto.CodeTooLarge, fmt.Sprintf("file too large: max %d", h.Config.MaxFile)
 	}
 	return 0, ""
 }
@@ -107,29 +106,46 @@ func (h *Handler) checkStream(r proto.StreamRequest) (code proto.Code, text stri
 		size = proto.StreamPacketMinLen
 	}
 	switch {
-	case r.Count == 0 || r.Count > uint32(h.cfg.StreamLimit):
-		return proto.CodeStream, fmt.Sprintf("count must be 1 to %d", h.cfg.StreamLimit), 0
-	case r.Interval < h.cfg.MinInterval || r.Interval > proto.MaxInterval:
-		return proto.CodeStream, fmt.Sprintf("interval must be %v to %v", h.cfg.MinInterval, proto.MaxInterval), 0
-	case size < proto.StreamPacketMinLen || size > h.cfg.PacketSize:
-		return proto.CodeStream, fmt.Sprintf("size must be %d to %d", proto.StreamPacketMinLen, h.cfg.PacketSize), 0
+	case r.Count == 0 || r.Count > uint32(h.Config.StreamLimit):
+		return proto.CodeStream, fmt.Sprintf("count must be 1 to %d", h.Config.StreamLimit), 0
+	case r.Interval < h.Config.MinInterval || r.Interval > proto.MaxInterval:
+		return proto.CodeStream, fmt.Sprintf("interval must be %v to %v", h.Config.MinInterval, proto.MaxInterval), 0
+	case size < proto.StreamPacketMinLen || size > h.Config.PacketSize:
+		return proto.CodeStream, fmt.Sprintf("size must be %d to %d", proto.StreamPacketMinLen, h.Config.PacketSize), 0
 	}
 	return 0, "", size - proto.StreamPacketMinLen
 }
 
-// startTransfer runs fn in a goroutine the Handler owns, unless the server
-// is shutting down or UDPTransfers are already running.
-func (h *Handler) startTransfer(to netip.AddrPort, fn func(ctx context.Context)) (proto.Code, string) {
+// owner runs the goroutines of UDP transfers: the packet server
+// (netserve.Packet.Go).
+type owner interface {
+	Go(fn func(ctx context.Context)) bool
+}
+
+// startTransfer runs fn in a goroutine of o, unless the server is shutting
+// down or UDPTransfers are already running.
+func (h *Handler) startTransfer(o owner, to netip.AddrPort, fn func(ctx context.Context)) (proto.Code, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing {
-		return proto.CodeShutdown, "server shutting down"
-	}
-	if h.n >= h.cfg.UDPTransfers {
+	if h.n >= h.Config.UDPTransfers {
 		return proto.CodeBusy, fmt.Sprintf("server busy: %d transfers in flight", h.n)
 	}
-	ctx, cancel := context.WithCancelCause(h.ctx)
-	t := &transfer{cancel: cancel}
+	t := &transfer{}
+	// The goroutine waits for mu, held until t is registered.
+	started := o.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithCancelCause(ctx)
+		h.mu.Lock()
+		t.cancel = cancel
+		if t.quit {
+			cancel(errQuit)
+		}
+		h.mu.Unlock()
+		defer h.endTransfer(to, t)
+		fn(ctx)
+	})
+	if !started {
+		return proto.CodeShutdown, "server shutting down"
+	}
 	set := h.active[to]
 	if set == nil {
 		set = map[*transfer]struct{}{}
@@ -141,10 +157,6 @@ func (h *Handler) startTransfer(to netip.AddrPort, fn func(ctx context.Context))
 	if h.started != nil {
 		h.started()
 	}
-	h.wg.Go(func() {
-		defer h.endTransfer(to, t)
-		fn(ctx)
-	})
 	return 0, ""
 }
 
@@ -172,74 +184,48 @@ func (h *Handler) cancelTransfers(addr netip.AddrPort) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for t := range h.active[addr] {
-		t.cancel(errQuit)
+		t.quit = true
+		if t.cancel != nil {
+			t.cancel(errQuit)
+		}
 	}
 }
 
 // Transfers reports how many UDP transfers are running.
 func (h *Handler) Transfers() int {
+	h.init()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.n
-}
-
-// Shutdown refuses new UDP transfers and waits for the running ones to
-// finish; when ctx ends first it cancels them (each client gets ERROR
-// shutting down), waits for them to return and reports ctx's error. Safe to
-// call more than once.
-func (h *Handler) Shutdown(ctx context.Context) error {
-	h.mu.Lock()
-	h.closing = true
-	h.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		h.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		h.cancel(errShutdown)
-		return nil
-	case <-ctx.Done():
-		h.cancel(errShutdown)
-		<-done
-		return ctx.Err()
-	}
 }
 
 // busyMessage is what a TCP connection over MaxConns receives.
 var busyMessage = proto.AppendError(nil, 0, proto.CodeBusy, "server busy: too many connections")
 
 // TCPServer returns a netserve.Server for h configured from its Config.
-func (h *Handler) TCPServer(nm *netserve.Metrics) *netserve.Server {
+func (h *Handler) TCPServer() *netserve.Server {
 	return &netserve.Server{
 		Handler:      h,
-		IdleTimeout:  h.cfg.IdleTimeout,
-		WriteTimeout: h.cfg.WriteTimeout,
-		MaxConns:     h.cfg.MaxConns,
+		IdleTimeout:  h.Config.IdleTimeout,
+		WriteTimeout: h.Config.WriteTimeout,
+		MaxConns:     h.Config.MaxConns,
 		BusyMessage:  busyMessage,
-		Log:          h.log,
-		Metrics:      nm,
+		Log:          h.Log,
 	}
 }
 
-// UDPServer returns a netserve.PacketServer for h configured from its Config.
-func (h *Handler) UDPServer(nm *netserve.Metrics) *netserve.PacketServer {
+// sendBufferBytes is the UDP socket's send buffer: bursts of files and
+// streams wait there rather than block the socket's other users; best
+// effort (net.core.wmem_max caps it).
+const sendBufferBytes = 4 << 20
+
+// UDPServer returns a netserve.PacketServer for h configured from its
+// Config.
+func (h *Handler) UDPServer() *netserve.PacketServer {
 	return &netserve.PacketServer{
-		Handler: h,
-		Readers: h.cfg.UDPReaders,
-		Log:     h.log,
-		Metrics: nm,
+		Handler:          h,
+		Readers:          h.Config.UDPReaders,
+		Log:              h.Log,
+		WriteBufferBytes: sendBufferBytes,
 	}
-}
-
-// UDPUnit is service.UDPUnit with a Shutdown that first stops h's
-// transfers (they write to the socket the packet server closes) and then
-// the read loops.
-func (h *Handler) UDPUnit(srv *netserve.PacketServer, pc net.PacketConn) service.Unit {
-	u := service.UDPUnit(srv, pc)
-	u.Shutdown = func(ctx context.Context) error {
-		return errors.Join(h.Shutdown(ctx), srv.Shutdown(ctx))
-	}
-	return u
 }

@@ -14,10 +14,10 @@ import (
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	h := New(testConfig(t), nil, m)
+	h := newTestHandler(testConfig(t), m)
 
 	// TCP over a pipe: an echo, a file, a refused file.
-	srv := h.TCPServer(nil)
+	srv := h.TCPServer()
 	cc, sc := net.Pipe()
 	done := make(chan struct{})
 	go func() { srv.ServeConn(sc); close(done) }()

@@ -50,21 +50,13 @@ func startWith(t *testing.T, mod func(*Config), setup func(*Handler)) *testServe
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h := New(cfg, nil, nil)
+	h := &Handler{Config: cfg}
 	if setup != nil {
 		setup(h)
 	}
 	ts := &testServer{h: h}
-	ts.tcp = nettest.ServeTCP(t, h.TCPServer(nil))
-	ts.udp = nettest.ServeUDP(t, h.UDPServer(nil))
-	// Cleanups run last first: the transfers stop before the socket closes.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Errorf("Handler.Shutdown: %v", err)
-		}
-	})
+	ts.tcp = nettest.ServeTCP(t, h.TCPServer())
+	ts.udp = nettest.ServeUDP(t, h.UDPServer())
 	return ts
 }
 

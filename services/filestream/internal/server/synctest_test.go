@@ -58,8 +58,8 @@ var peer = netip.MustParseAddrPort("192.0.2.7:5000")
 // every packet leaves and arrives exactly on its schedule.
 func TestStreamExact(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(testConfig(t), nil, nil)
-		srv := h.TCPServer(nil)
+		h := newTestHandler(testConfig(t), nil)
+		srv := h.TCPServer()
 		cc, sc := net.Pipe()
 		go srv.ServeConn(sc)
 		s := client.NewTCP(cc, client.Options{Timeout: time.Second})
@@ -97,8 +97,8 @@ func TestStalledClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.WriteTimeout = 5 * time.Second
-		h := New(cfg, nil, nil)
-		srv := h.TCPServer(nil)
+		h := newTestHandler(cfg, nil)
+		srv := h.TCPServer()
 		cc, sc := net.Pipe()
 		done := make(chan time.Time, 1)
 		go func() {
@@ -125,7 +125,7 @@ func TestUDPPacing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t)
 		cfg.UDPRate = int64(cfg.chunk()) * 1000 // one DATA per millisecond
-		h := New(cfg, nil, nil)
+		h := newTestHandler(cfg, nil)
 		w := &fakeWriter{}
 		c := h.cookies.Mint(nil, peer)
 		start := time.Now()
@@ -168,7 +168,7 @@ func TestUDPPacing(t *testing.T) {
 // ERROR shutting down when its context ends; new requests are refused.
 func TestUDPShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(testConfig(t), nil, nil)
+		h := newTestHandler(testConfig(t), nil)
 		w := &fakeWriter{}
 		c := h.cookies.Mint(nil, peer)
 		h.serveDatagram(w, peer, proto.AppendStreamRequest(nil, 1, proto.StreamRequest{Interval: time.Second, Count: 100, Cookie: c}), nil)
@@ -202,7 +202,7 @@ func TestUDPShutdown(t *testing.T) {
 
 func TestUDPShutdownGraceful(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(testConfig(t), nil, nil)
+		h := newTestHandler(testConfig(t), nil)
 		w := &fakeWriter{}
 		c := h.cookies.Mint(nil, peer)
 		h.serveDatagram(w, peer, proto.AppendStreamRequest(nil, 1, proto.StreamRequest{Interval: time.Second, Count: 3, Cookie: c}), nil)
@@ -223,7 +223,7 @@ func TestUDPShutdownGraceful(t *testing.T) {
 // without (it could be spoofed) does not.
 func TestUDPQuit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := New(testConfig(t), nil, nil)
+		h := newTestHandler(testConfig(t), nil)
 		w := &fakeWriter{}
 		c := h.cookies.Mint(nil, peer)
 		h.serveDatagram(w, peer, proto.AppendStreamRequest(nil, 1, proto.StreamRequest{Interval: time.Second, Count: 100, Cookie: c}), nil)

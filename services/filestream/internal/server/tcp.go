@@ -19,6 +19,7 @@ import (
 // reading is dropped after WriteTimeout, one that disconnects at the next
 // write.
 func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
+	h.init()
 	if h.connDone != nil {
 		defer h.connDone()
 	}

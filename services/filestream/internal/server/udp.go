@@ -22,17 +22,19 @@ type datagramWriter interface {
 	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 }
 
-// ServePacket answers one datagram. Files and streams run in goroutines h
-// owns, so the read loop never waits for them.
+// ServePacket answers one datagram. Files and streams run in goroutines of
+// the packet server (p.Go), so the read loop never waits for them.
 func (h *Handler) ServePacket(p *netserve.Packet) {
-	p.Out = h.serveDatagram(p.Conn(), p.From, p.Data, p.Out)
+	p.Out = h.serveDatagram(p.Conn(), p, p.From, p.Data, p.Out)
 }
 
-// serveDatagram answers data from from and returns out (grown) for reuse.
+// serveDatagram answers data from from and returns out (grown) for reuse;
+// files and streams run in goroutines of o.
 // Until a request carries a valid cookie, what it gets back is at most
 // amplification times its own length: enough for an echo, an error or a
 // RETRY, never a file or a stream.
-func (h *Handler) serveDatagram(w datagramWriter, from netip.AddrPort, data, out []byte) []byte {
+func (h *Handler) serveDatagram(w datagramWriter, o owner, from netip.AddrPort, data, out []byte) []byte {
+	h.init()
 	r := udpReply{h: h, w: w, to: from, budget: amplification * len(data), out: out[:0]}
 	m, err := proto.ParseDatagram(data)
 	if err != nil {
@@ -64,7 +66,7 @@ func (h *Handler) serveDatagram(w datagramWriter, from netip.AddrPort, data, out
 		if !r.validate(m.ID, req.Cookie) {
 			break
 		}
-		code, text := h.startTransfer(from, func(ctx context.Context) {
+		code, text := h.startTransfer(o, from, func(ctx context.Context) {
 			h.sendUDPFile(ctx, w, from, m.ID, int64(req.Size))
 		})
 		if code != 0 {
@@ -85,7 +87,7 @@ func (h *Handler) serveDatagram(w datagramWriter, from netip.AddrPort, data, out
 		if !r.validate(m.ID, req.Cookie) {
 			break
 		}
-		code, text = h.startTransfer(from, func(ctx context.Context) {
+		code, text = h.startTransfer(o, from, func(ctx context.Context) {
 			h.sendUDPStream(ctx, w, from, m.ID, req, pad)
 		})
 		if code != 0 {
@@ -161,9 +163,9 @@ func (r *udpReply) validate(id uint32, cookie []byte) bool {
 // END. Each DATA is built from the shared block into one datagram-sized
 // buffer: memory does not grow with the file.
 func (h *Handler) sendUDPFile(ctx context.Context, w datagramWriter, to netip.AddrPort, id uint32, size int64) {
-	chunk := h.cfg.chunk()
+	chunk := h.Config.chunk()
 	hdr := proto.FileHeader{Size: uint64(size), CRC: proto.ContentCRC(size), Chunk: uint16(chunk)}
-	buf := make([]byte, 0, h.cfg.PacketSize)
+	buf := make([]byte, 0, h.Config.PacketSize)
 	write := func(b []byte) error {
 		_, err := w.WriteToUDPAddrPort(b, to)
 		return err
@@ -174,8 +176,8 @@ func (h *Handler) sendUDPFile(ctx context.Context, w datagramWriter, to netip.Ad
 	}
 	packets := int(hdr.Packets())
 	var interval time.Duration
-	if h.cfg.UDPRate > 0 {
-		interval = time.Duration(int64(chunk) * int64(time.Second) / h.cfg.UDPRate)
+	if h.Config.UDPRate > 0 {
+		interval = time.Duration(int64(chunk) * int64(time.Second) / h.Config.UDPRate)
 	}
 	s := pace.Schedule{Start: time.Now(), Interval: interval, Count: packets}
 	err := pace.Run(ctx, s, func(i int) error {
@@ -210,11 +212,11 @@ func (h *Handler) sendUDPStream(ctx context.Context, w datagramWriter, to netip.
 	write(proto.AppendEnd(buf[:0], id, proto.End{Packets: uint32(sent)}))
 }
 
-// udpAborted tells a client cut off by shutdown why; one that quit needs
-// no answer.
+// udpAborted tells a client cut off by shutdown (the packet server gave up
+// waiting) why; one that quit needs no answer.
 func (h *Handler) udpAborted(ctx context.Context, write func([]byte) error, buf []byte, id uint32, to netip.AddrPort, err error) {
 	h.udp.aborted.Inc()
-	if errors.Is(context.Cause(ctx), errShutdown) {
+	if errors.Is(context.Cause(ctx), netserve.ErrServerClosed) {
 		h.udp.error(proto.CodeShutdown)
 		write(proto.AppendError(buf[:0], id, proto.CodeShutdown, "server shutting down"))
 	}

@@ -190,7 +190,7 @@ func (a *app) get(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := (proto.Request{Op: proto.OpGet, Title: title}).Validate(); err != nil {
-		return usageErr("%s", err.(*proto.Error).Message)
+		return usageErr("%s", message(err))
 	}
 	as, err := a.ask(ctx, proto.Request{Op: proto.OpGet, Title: title})
 	if err != nil {
@@ -291,7 +291,7 @@ func (a *app) add(ctx context.Context, args []string) error {
 		m.Genres = []string{}
 	}
 	if err := m.Validate(); err != nil {
-		return usageErr("add: %s", err.(*proto.Error).Message)
+		return usageErr("add: %s", message(err))
 	}
 	as, err := a.ask(ctx, proto.Request{Op: proto.OpAdd, Movie: &m})
 	if err != nil {
@@ -364,7 +364,7 @@ func (a *app) edit(ctx context.Context, args []string) error {
 	}
 	req := proto.Request{Op: proto.OpEdit, Title: title, Set: &c}
 	if err := req.Validate(); err != nil {
-		return usageErr("edit: %s", err.(*proto.Error).Message)
+		return usageErr("edit: %s", message(err))
 	}
 	as, err := a.ask(ctx, req)
 	if err != nil {
@@ -554,4 +554,14 @@ func splitLine(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// message returns the message of the *proto.Error err carries (Validate's
+// errors do), or err's text.
+func message(err error) string {
+	var pe *proto.Error
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
 }

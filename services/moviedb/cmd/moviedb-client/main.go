@@ -18,10 +18,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"github.com/socklab/socklab/services/kit/config"
+	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/kit/service"
 	"github.com/socklab/socklab/services/moviedb/internal/fleet"
 	"github.com/socklab/socklab/services/moviedb/internal/serverdb"
@@ -45,28 +44,29 @@ type Config struct {
 	PageSize    int           `env:"PAGE_SIZE" envDefault:"500" flag:"page-size" help:"movies per page when 'all' reads a server"`
 }
 
-func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
+// Validate reports settings the client cannot run with.
+func (c Config) Validate() error {
+	if c.Timeout <= 0 {
+		return fmt.Errorf("timeout must be positive")
+	}
+	if c.PageSize < 1 || c.PageSize > proto.MaxPageSize {
+		return fmt.Errorf("page-size must be 1 to %d", proto.MaxPageSize)
+	}
+	return nil
 }
+
+func main() { command.MainIO(run) }
 
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
-	set := config.NewSet("moviedb-client", usage, environ, stderr)
-	if err := set.Add("MOVIEDB_", &cfg); err != nil {
-		return service.Usage(err)
-	}
-	rest, err := set.Parse(args)
+	var rest []string
+	err := command.Command{
+		Name: "moviedb-client", Usage: usage,
+		Settings: []command.Settings{command.Env("MOVIEDB_", &cfg)},
+		Args:     func(r []string) error { rest = r; return nil },
+	}.Parse(args, environ, stderr)
 	if err != nil {
-		return service.Usage(err)
-	}
-	if cfg.Timeout <= 0 {
-		return service.Usage(fmt.Errorf("timeout must be positive"))
-	}
-	if cfg.PageSize < 1 || cfg.PageSize > proto.MaxPageSize {
-		return service.Usage(fmt.Errorf("page-size must be 1 to %d", proto.MaxPageSize))
+		return err
 	}
 	var override []string
 	if cfg.Servers != "" {

@@ -43,7 +43,7 @@ func startServer(t *testing.T, seed ...proto.Movie) fleetServer {
 		t.Fatal(err)
 	}
 	h := &server.Handler{Store: st, Log: zap.NewNop(), Metrics: server.NewMetrics(prometheus.NewRegistry(), st)}
-	addr := nettest.ServeTCP(t, h.TCPServer(server.Config{IdleTimeout: 5 * time.Second}, nil))
+	addr := nettest.ServeTCP(t, h.TCPServer(server.Config{IdleTimeout: 5 * time.Second}))
 	t.Cleanup(func() { st.Close() }) // after the server's shutdown: cleanups run last first
 	return fleetServer{addr: addr, store: st}
 }

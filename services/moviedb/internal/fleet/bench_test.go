@@ -54,7 +54,7 @@ func benchServer(b *testing.B, seed []proto.Movie, delay time.Duration) string {
 	}
 	b.Cleanup(func() { st.Close() })
 	h := &server.Handler{Store: st, Log: zap.NewNop(), Metrics: server.NewMetrics(prometheus.NewRegistry(), st)}
-	srv := h.TCPServer(server.Config{IdleTimeout: 5 * time.Second}, nil)
+	srv := h.TCPServer(server.Config{IdleTimeout: 5 * time.Second})
 	if delay > 0 {
 		srv.Handler = netserve.HandlerFunc(func(ctx context.Context, c *netserve.Conn) {
 			time.Sleep(delay)

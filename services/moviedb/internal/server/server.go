@@ -174,8 +174,11 @@ func (m *Metrics) error(c proto.Code) {
 
 // Handler serves one request per connection from Store.
 type Handler struct {
-	Store   *store.Store
-	Log     *zap.Logger
+	// Store holds the movies.
+	Store *store.Store
+	// Log receives internal errors; nil logs nothing.
+	Log *zap.Logger
+	// Metrics counts requests and errors; nil counts nothing.
 	Metrics *Metrics
 	// MaxPendingBytes bounds the bytes of large responses (over
 	// LargeResponseBytes) held at once while their clients read them; a
@@ -183,7 +186,9 @@ type Handler struct {
 	// limit. TCPServer sets it from Config.MaxPending when it is 0.
 	MaxPendingBytes int64
 
-	pending atomic.Int64
+	// pending counts the budget in use; TCPServer makes the one counter
+	// every connection shares (copies made by filled share it too).
+	pending *atomic.Int64
 }
 
 // LargeResponseBytes is the size from which a response counts against
@@ -200,6 +205,30 @@ const LargeResponseBytes = netserve.DefaultBufferBytes
 // memory limit for a client that never reads. 32 KiB still fills a LAN:
 // the client reads it in one round trip.
 const SendBufferBytes = 32 << 10
+
+// discard counts for a Handler without Metrics: registered nowhere, so its
+// gauges, which would read a nil store, are never collected.
+var discard = NewMetrics(prometheus.NewRegistry(), nil)
+
+// filled returns h, or a copy of it with a nil Log or Metrics replaced by
+// one that does nothing (and a budget counter of its own when TCPServer
+// made none).
+func (h *Handler) filled() *Handler {
+	if h.Log != nil && h.Metrics != nil && h.pending != nil {
+		return h
+	}
+	c := *h
+	if c.pending == nil {
+		c.pending = new(atomic.Int64)
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.Metrics == nil {
+		c.Metrics = discard
+	}
+	return &c
+}
 
 // Canned responses for failures before a request is read.
 var (
@@ -218,6 +247,7 @@ func errorLine(code proto.Code, msg string) []byte {
 // ServeConn reads one request line, answers it, and returns; the server
 // then closes the connection.
 func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
+	h = h.filled()
 	line, err := c.ReadLine()
 	if err != nil {
 		h.readFailed(c, err)
@@ -440,10 +470,13 @@ func (h *Handler) failure(err error) proto.Response {
 	return proto.Response{Error: pe}
 }
 
-// TCPServer returns a netserve.Server configured from cfg.
-func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+// TCPServer returns a netserve.Server for h configured from cfg.
+func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 	if h.MaxPendingBytes == 0 {
 		h.MaxPendingBytes = int64(cfg.MaxPending) << 20
+	}
+	if h.pending == nil {
+		h.pending = new(atomic.Int64)
 	}
 	return &netserve.Server{
 		Handler:      h,
@@ -452,7 +485,6 @@ func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
 		MaxConns:     cfg.MaxConns,
 		BusyMessage:  respBusy,
 		Log:          h.Log,
-		Metrics:      nm,
 	}
 }
 

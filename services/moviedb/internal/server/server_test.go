@@ -65,7 +65,7 @@ func (f *fixture) serve(t testing.TB, cfg Config) string {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Second
 	}
-	return serveTCP(t, f.handler.TCPServer(cfg, nil))
+	return serveTCP(t, f.handler.TCPServer(cfg))
 }
 
 // serveTCP runs srv on loopback on a listener from ports.Listen, as
@@ -227,7 +227,7 @@ func TestCloseAfterResponse(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, store.Options{})
-		srv := f.handler.TCPServer(Config{IdleTimeout: 3 * time.Second}, nil)
+		srv := f.handler.TCPServer(Config{IdleTimeout: 3 * time.Second})
 		cli, conn := net.Pipe()
 		defer cli.Close()
 		go srv.ServeConn(conn)
@@ -460,7 +460,7 @@ func TestWireError(t *testing.T) {
 // when they leave, pages are served again.
 func TestPendingBudget(t *testing.T) {
 	f := newFixture(t, store.Options{Seed: ToStore(synthetic(1000))})
-	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 1}, nil)
+	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 1})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ask := func() (net.Conn, string) {
@@ -544,7 +544,7 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // socket holding it for minutes), and that its budget comes back.
 func TestWriteTimeoutResets(t *testing.T) {
 	f := newFixture(t, store.Options{Seed: ToStore(synthetic(1000))})
-	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 8}, nil)
+	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 8})
 	srv.WriteTimeout = 200 * time.Millisecond
 	addr := serveTCP(t, srv)
 	// A small receive window, so that the page cannot all be sent.
@@ -578,5 +578,19 @@ func TestWriteTimeoutResets(t *testing.T) {
 	n, err := io.Copy(io.Discard, c)
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("client read %d bytes of the page, then %v; want a reset", n, err)
+	}
+}
+
+// TestNilLogAndMetrics: a Handler without Log and Metrics serves, logging
+// and counting nothing (the kit's Handler shape), even for an error.
+func TestNilLogAndMetrics(t *testing.T) {
+	f := newFixture(t, store.Options{})
+	f.handler = &Handler{Store: f.store}
+	addr := f.serve(t, Config{})
+	if got := exchange(t, addr, `{"op":"get","title":"no such film"}`); !strings.Contains(got, `"error"`) {
+		t.Errorf("get of a missing movie = %s, want an error response", got)
+	}
+	if got := exchange(t, addr, `not json`); !strings.Contains(got, `"error"`) {
+		t.Errorf("a bad line = %s, want an error response", got)
 	}
 }

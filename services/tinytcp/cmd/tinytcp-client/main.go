@@ -14,14 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/socklab/socklab/services/kit/config"
-	"github.com/socklab/socklab/services/kit/service"
+	"github.com/socklab/socklab/services/kit/command"
 	"github.com/socklab/socklab/services/tinytcp/internal/client"
 )
 
@@ -49,80 +46,56 @@ or answered a command with ERROR, 2 for a usage error.`
 
 // Config is the client's settings.
 type Config struct {
-	Timeout time.Duration `env:"TIMEOUT" envDefault:"10s" flag:"timeout" help:"bound on connecting and on the wait for each reply"`
+	Timeout     time.Duration `env:"TIMEOUT" envDefault:"10s" flag:"timeout" help:"bound on connecting and on the wait for each reply"`
+	Commands    []string      `flag:"c" arg:"command" help:"send this command"`
+	Interactive bool          `flag:"i" help:"interactive session: type commands, see answers"`
 }
 
-func main() {
-	ctx, stop := service.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(service.ExitCode(err, os.Stderr))
-}
-
-// commandFlags collects repeated -c flags.
-type commandFlags []string
-
-func (c *commandFlags) String() string { return strings.Join(*c, "; ") }
-
-func (c *commandFlags) Set(s string) error {
-	if strings.ContainsAny(s, "\r\n") {
-		return errors.New("a command is one line, without CR or LF")
+// Validate reports settings the client cannot run with.
+func (c Config) Validate() error {
+	if c.Interactive && len(c.Commands) > 0 {
+		return errors.New("-i and -c exclude each other")
 	}
-	*c = append(*c, s)
+	if c.Timeout <= 0 {
+		return errors.New("timeout must be positive")
+	}
+	for _, cmd := range c.Commands {
+		if strings.ContainsAny(cmd, "\r\n") {
+			return fmt.Errorf("-c %q: a command is one line, without CR or LF", cmd)
+		}
+	}
 	return nil
 }
 
+func main() { command.MainIO(run) }
+
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var cfg Config
-	set := config.NewSet("tinytcp-client", usage, environ, stderr)
-	if err := set.Add("TINYTCP_", &cfg); err != nil {
-		return service.Usage(err)
-	}
-	var cmds commandFlags
-	fs := set.FlagSet()
-	fs.Var(&cmds, "c", "send this `command` (repeatable)")
-	interactive := fs.Bool("i", false, "interactive session: type commands, see answers")
-
-	// Flags may come before or after HOST PORT.
-	var pos []string
-	for {
-		rest, err := set.Parse(args)
-		if err != nil {
-			return service.Usage(err)
-		}
-		if len(rest) == 0 {
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	if len(pos) != 2 {
-		return service.Usage(fmt.Errorf("want HOST PORT, got %d arguments", len(pos)))
-	}
-	if p, err := strconv.ParseUint(pos[1], 10, 16); err != nil || p == 0 {
-		return service.Usage(fmt.Errorf("port %q: want a number from 1 to 65535", pos[1]))
-	}
-	if *interactive && len(cmds) > 0 {
-		return service.Usage(errors.New("-i and -c exclude each other"))
-	}
-	if cfg.Timeout <= 0 {
-		return service.Usage(errors.New("timeout must be positive"))
+	var addr string
+	err := command.Command{
+		Name: "tinytcp-client", Usage: usage,
+		Settings:    []command.Settings{command.Env("TINYTCP_", &cfg)},
+		Interleaved: true, // flags may come before or after HOST PORT
+		Args:        func(rest []string) (err error) { addr, err = client.HostPort(rest); return err },
+	}.Parse(args, environ, stderr)
+	if err != nil {
+		return err
 	}
 
 	c := &client.Client{
-		Addr:        net.JoinHostPort(pos[0], pos[1]),
+		Addr:        addr,
 		Timeout:     cfg.Timeout,
 		Out:         stdout,
-		Interactive: *interactive,
+		Interactive: cfg.Interactive,
 	}
 	var src client.Source
 	switch {
-	case *interactive:
+	case cfg.Interactive:
 		lines := client.NewLines(stdin)
 		defer lines.Close()
 		src = lines
-	case len(cmds) > 0:
-		src = (*client.Commands)(&cmds)
+	case len(cfg.Commands) > 0:
+		src = (*client.Commands)(&cfg.Commands)
 	case hasScript(stdin):
 		lines := client.NewLines(stdin)
 		defer lines.Close()

@@ -51,7 +51,7 @@ func startServer(t *testing.T, at time.Time) (host, port string) {
 	if !at.IsZero() {
 		h.Now = func() time.Time { return at }
 	}
-	addr := nettest.ServeTCP(t, h.TCPServer(cfg, nil))
+	addr := nettest.ServeTCP(t, h.TCPServer(cfg))
 	host, port, _ = net.SplitHostPort(addr)
 	return host, port
 }

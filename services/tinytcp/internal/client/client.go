@@ -276,6 +276,18 @@ func display(line string) string {
 	return line
 }
 
+// HostPort returns the address the command-line arguments HOST PORT name,
+// or the error that says what is wrong with them.
+func HostPort(args []string) (string, error) {
+	if len(args) != 2 {
+		return "", fmt.Errorf("want HOST PORT, got %d arguments", len(args))
+	}
+	if p, err := strconv.ParseUint(args[1], 10, 16); err != nil || p == 0 {
+		return "", fmt.Errorf("port %q: want a number from 1 to 65535", args[1])
+	}
+	return net.JoinHostPort(args[0], args[1]), nil
+}
+
 // Commands is a Source of fixed commands.
 type Commands []string
 

@@ -159,7 +159,9 @@ func checkBatch(c net.Conn) error {
 func startOurs(b *testing.B) string {
 	reg := prometheus.NewRegistry()
 	h := &Handler{Location: seedTime.Location(), Metrics: NewMetrics(reg)}
-	return nettest.ServeTCP(b, h.TCPServer(defaultConfig(b), netserve.NewMetrics(reg, "tinytcp")))
+	srv := h.TCPServer(defaultConfig(b))
+	srv.Metrics = netserve.NewMetrics(reg, "tinytcp")
+	return nettest.ServeTCP(b, srv)
 }
 
 // startRaw runs the reference server: an accept loop, a goroutine per
@@ -225,7 +227,7 @@ func BenchmarkInMemory(b *testing.B) {
 	}{
 		{"ours", func() func(c net.Conn) {
 			h := &Handler{Location: loc, Metrics: NewMetrics(prometheus.NewRegistry())}
-			srv := h.TCPServer(defaultConfig(b), nil)
+			srv := h.TCPServer(defaultConfig(b))
 			return srv.ServeConn
 		}()},
 		{"raw", func(c net.Conn) { rawServe(c, loc, false) }},

@@ -48,6 +48,6 @@ func newHandler() *Handler {
 // serve runs h with cfg on a loopback listener until the end of the test.
 func serve(t testing.TB, h *Handler, cfg Config) (string, *netserve.Server) {
 	t.Helper()
-	srv := h.TCPServer(cfg, nil)
+	srv := h.TCPServer(cfg)
 	return nettest.ServeTCP(t, srv), srv
 }

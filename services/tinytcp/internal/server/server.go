@@ -27,6 +27,27 @@ type Config struct {
 	MaxConns     int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"connections served at once; more get 'ERROR SERVER_BUSY' and a close (0: no limit)"`
 }
 
+// Zone is the time zone setting. TZ carries no service prefix: it is the
+// variable every program honours.
+type Zone struct {
+	TZ string `env:"TZ" flag:"tz" help:"time zone of TIME replies, an IANA name such as America/Bogota (default: the system's local zone)"`
+}
+
+// Location resolves TZ: empty means the system's local zone (which the Go
+// runtime has already read from the process's own TZ); a leading ":" is
+// dropped, as POSIX allows.
+func (z Zone) Location() (*time.Location, error) {
+	tz := strings.TrimPrefix(z.TZ, ":")
+	if tz == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("TZ %q: %w", tz, err)
+	}
+	return loc, nil
+}
+
 // MaxBannerBytes bounds the banner.
 const MaxBannerBytes = 1024
 
@@ -112,7 +133,7 @@ func (h *Handler) ServeConn(_ context.Context, c *netserve.Conn) {
 		cmd, err := proto.Parse(line)
 		buf = buf[:0]
 		if err != nil {
-			code := err.(proto.Code)
+			code := proto.CodeOf(err)
 			buf = proto.AppendError(buf, code)
 			t.code(code)
 		} else {
@@ -189,7 +210,7 @@ func (tc *timeCache) appendTime(dst []byte, t time.Time) []byte {
 // TCPServer returns a netserve.Server serving h with cfg's limits. Its idle
 // timeout reads the clock only when the input is used up (or every 64
 // lines of a burst that never drains), not per command.
-func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
+func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 	return &netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,
@@ -198,6 +219,5 @@ func (h *Handler) TCPServer(cfg Config, nm *netserve.Metrics) *netserve.Server {
 		MaxConns:     cfg.MaxConns,
 		BusyMessage:  proto.ErrorLine(proto.ServerBusy),
 		Log:          h.Log,
-		Metrics:      nm,
 	}
 }

@@ -190,7 +190,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // commands is not answered with a write per line.
 func TestPipeliningFewWrites(t *testing.T) {
 	ln := &countingListener{Listener: nettest.ListenTCP(t)}
-	srv := newHandler().TCPServer(defaultConfig(t), nil)
+	srv := newHandler().TCPServer(defaultConfig(t))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	defer func() {
@@ -326,7 +326,8 @@ func TestServerBusy(t *testing.T) {
 	cfg := defaultConfig(t)
 	cfg.MaxConns = 2
 	h := newHandler()
-	srv := h.TCPServer(cfg, netserve.NewMetrics(prometheus.NewRegistry(), "tinytcp"))
+	srv := h.TCPServer(cfg)
+	srv.Metrics = netserve.NewMetrics(prometheus.NewRegistry(), "tinytcp")
 	addr := nettest.ServeTCP(t, srv)
 
 	a := nettest.DialLines(t, addr)
@@ -368,7 +369,7 @@ func TestIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHandler()
 		cfg := defaultConfig(t) // IdleTimeout 5m
-		srv := h.TCPServer(cfg, nil)
+		srv := h.TCPServer(cfg)
 		cc, sc := net.Pipe()
 		defer cc.Close()
 		go srv.ServeConn(sc)
@@ -403,7 +404,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestIdleTimeoutStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHandler()
-		srv := h.TCPServer(defaultConfig(t), nil) // IdleTimeout 5m
+		srv := h.TCPServer(defaultConfig(t)) // IdleTimeout 5m
 		cc, sc := net.Pipe()
 		defer cc.Close()
 		go srv.ServeConn(sc)
@@ -453,7 +454,7 @@ func TestWriteTimeout(t *testing.T) {
 		h := newHandler()
 		cfg := defaultConfig(t)
 		cfg.WriteTimeout = 30 * time.Second
-		srv := h.TCPServer(cfg, nil)
+		srv := h.TCPServer(cfg)
 		cc, sc := net.Pipe() // a pipe write blocks until the other end reads
 		defer cc.Close()
 		start := time.Now()
@@ -484,7 +485,7 @@ func expectLine(t *testing.T, r *bufio.Reader, want string) {
 // returns nil, and stops accepting.
 func TestShutdownIdle(t *testing.T) {
 	ln := nettest.ListenTCP(t)
-	srv := newHandler().TCPServer(defaultConfig(t), nil)
+	srv := newHandler().TCPServer(defaultConfig(t))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var conns []*nettest.LineConn
@@ -521,7 +522,7 @@ func TestShutdownIdle(t *testing.T) {
 // answers, and Shutdown must return once the handler has stopped.
 func TestShutdownInFlight(t *testing.T) {
 	ln := nettest.ListenTCP(t)
-	srv := newHandler().TCPServer(defaultConfig(t), nil)
+	srv := newHandler().TCPServer(defaultConfig(t))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	lc := nettest.DialLines(t, ln.Addr().String())

@@ -58,7 +58,7 @@ func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 // session serves one connection whose client sends chunks and then closes,
 // and returns everything the server wrote and how many writes it took.
 func session(h *Handler, cfg Config, chunks ...[]byte) ([]byte, int) {
-	srv := h.TCPServer(cfg, nil)
+	srv := h.TCPServer(cfg)
 	c := &scriptConn{}
 	for _, ch := range chunks {
 		c.chunks = append(c.chunks, bytes.Clone(ch))
