@@ -1,11 +1,11 @@
 // Command capture records the packets crossing a network interface (the
 // lab's Linux bridge socklab0 by default) into rotating pcap files, in pure
-// Go: an AF_PACKET socket through gopacket's pcapgo, no libpcap, no cgo, so
+// Go: an AF_PACKET socket with a TPACKET_V3 ring, no libpcap, no cgo, so
 // that its image stays FROM scratch. The files open in tcpdump, tshark and
 // Wireshark. See services/capture/README.md.
 //
 // It reads CAPTURE_IFACE, CAPTURE_DIR, CAPTURE_PREFIX, CAPTURE_FILTER,
-// CAPTURE_KERNEL_FILTER, CAPTURE_SNAPLEN, CAPTURE_ROTATE_BYTES,
+// CAPTURE_KERNEL_FILTER, CAPTURE_SNAPLEN, CAPTURE_RING_BYTES, CAPTURE_ROTATE_BYTES,
 // CAPTURE_ROTATE_EVERY, CAPTURE_KEEP, CAPTURE_WAIT, CAPTURE_PROMISC,
 // CAPTURE_COUNT, CAPTURE_DURATION, CAPTURE_FLUSH_EVERY, CAPTURE_HEARTBEAT,
 // CAPTURE_LOG_EVERY, LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and
@@ -93,7 +93,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	src, err := live.Open(ctx, live.Options{
-		Iface: cfg.Iface, Snaplen: cfg.Snaplen, Promisc: cfg.Promisc, Wait: cfg.Wait, Log: log,
+		Iface: cfg.Iface, Snaplen: cfg.Snaplen, RingBytes: int(cfg.RingBytes), Promisc: cfg.Promisc, Wait: cfg.Wait, Log: log,
 		Filter: flt, UserFilterOnly: !cfg.KernelFilter,
 	})
 	if err != nil {
@@ -119,6 +119,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		FlushEvery:     cfg.FlushEvery,
 		HeartbeatEvery: cfg.Heartbeat,
 		HeartbeatPath:  hbPath,
+		StatusPath:     capture.StatusPath(cfg.Dir),
 		LogEvery:       cfg.LogEvery,
 		Metrics:        capture.NewMetrics(reg),
 		Log:            log,

@@ -69,18 +69,31 @@ func newSource(t testing.TB, eof bool, pkts ...[]byte) *fakeSource {
 	return s
 }
 
-func (s *fakeSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
+func (s *fakeSource) ReadPackets(fn func([]byte, gopacket.CaptureInfo) error) error {
 	if s.eof && len(s.ch) == 0 {
 		if s.err != nil {
-			return nil, gopacket.CaptureInfo{}, s.err
+			return s.err
 		}
-		return nil, gopacket.CaptureInfo{}, io.EOF
+		return io.EOF
 	}
 	select {
 	case p := <-s.ch:
-		return p.data, p.ci, nil
+		if err := fn(p.data, p.ci); err != nil {
+			return err
+		}
+		// The rest of what is queued, as one batch.
+		for {
+			select {
+			case p := <-s.ch:
+				if err := fn(p.data, p.ci); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
 	case <-s.closed:
-		return nil, gopacket.CaptureInfo{}, errors.New("use of closed file")
+		return errors.New("use of closed file")
 	}
 }
 

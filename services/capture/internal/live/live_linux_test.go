@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"golang.org/x/net/bpf"
 
 	"github.com/socklab/socklab/services/capture/internal/filter"
@@ -45,22 +46,10 @@ func TestKernelFilter(t *testing.T) {
 	}
 }
 
-func TestQueued(t *testing.T) {
-	tests := []struct {
-		packets, drops uint32
-		want           uint64
-	}{{0, 0, 0}, {10, 0, 10}, {10, 4, 6}, {3, 5, 0}}
-	for _, tt := range tests {
-		if got := queued(tt.packets, tt.drops); got != tt.want {
-			t.Errorf("queued(%d, %d) = %d, want %d", tt.packets, tt.drops, got, tt.want)
-		}
-	}
-}
-
 // openLoopback opens lo, skipping the test where AF_PACKET is not allowed.
 func openLoopback(t *testing.T, flt *filter.Filter) *Handle {
 	t.Helper()
-	h, err := Open(t.Context(), Options{Iface: "lo", Snaplen: 65535, Filter: flt})
+	h, err := Open(t.Context(), Options{Iface: "lo", Snaplen: 65535, RingBytes: MinRingBytes, Filter: flt})
 	if err != nil {
 		if strings.Contains(err.Error(), "not permitted") {
 			t.Skipf("opening an AF_PACKET socket is not permitted here: %v", err)
@@ -102,17 +91,19 @@ func TestLoopbackSeesEachDatagramOnce(t *testing.T) {
 	go func() {
 		defer close(done)
 		for {
-			data, _, err := h.ReadPacket()
+			err := h.ReadPackets(func(data []byte, _ gopacket.CaptureInfo) error {
+				// Ethernet (14) + IPv4 without options (20) + UDP (8).
+				if len(data) < 42 || data[23] != 17 || binary.BigEndian.Uint16(data[36:38]) != port {
+					out <- seen{payload: fmt.Sprintf("a packet the filter rejects: % x", data[:min(len(data), 40)])}
+					return nil
+				}
+				out <- seen{payload: string(data[42:])}
+				return nil
+			})
 			if err != nil {
 				out <- seen{err: err}
 				return
 			}
-			// Ethernet (14) + IPv4 without options (20) + UDP (8).
-			if len(data) < 42 || data[23] != 17 || binary.BigEndian.Uint16(data[36:38]) != port {
-				out <- seen{payload: fmt.Sprintf("a packet the filter rejects: % x", data[:min(len(data), 40)])}
-				continue
-			}
-			out <- seen{payload: string(data[42:])}
 		}
 	}()
 
