@@ -96,11 +96,11 @@ func (s Summary) fields() []zap.Field {
 // Summary returns the totals. It is safe to call while Run runs.
 func (r *Recorder) Summary() Summary {
 	r.mu.Lock()
-	files, cur := r.Out.Files(), r.Out.Current().Name
+	files, cur, start := r.Out.Files(), r.Out.Current().Name, r.start
 	r.mu.Unlock()
 	return Summary{
 		Packets: r.packets.Load(), Bytes: r.bytes.Load(), Filtered: r.filtered.Load(),
-		Drops: r.drops.Load(), Files: files, File: cur, Elapsed: time.Since(r.start),
+		Drops: r.drops.Load(), Files: files, File: cur, Elapsed: time.Since(start),
 	}
 }
 
@@ -109,13 +109,16 @@ func (r *Recorder) Summary() Summary {
 // heartbeat and logs a summary. It returns nil for a stop as asked (ctx, a
 // bound, the source's io.EOF) and the error otherwise.
 func (r *Recorder) Run(ctx context.Context) error {
+	r.mu.Lock()
 	r.start = time.Now()
 	r.Out.OnRotate = func(pcapfile.File) {
 		r.Metrics.Rotated.Inc()
 		r.rotated.Store(true)
 	}
 	r.Out.OnRemove = func(string) { r.Metrics.Deleted.Inc() }
-	if err := r.Out.Open(); err != nil {
+	err := r.Out.Open()
+	r.mu.Unlock()
+	if err != nil {
 		r.Source.Close()
 		return fmt.Errorf("open capture file: %w", err)
 	}
@@ -132,7 +135,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { r.tick(ctx, stop) })
-	err := r.loop(ctx)
+	err = r.loop(ctx)
 	close(stop)
 	wg.Wait()
 

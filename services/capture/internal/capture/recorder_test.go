@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -374,4 +375,52 @@ func TestRecorderUnwritableDir(t *testing.T) {
 	default:
 		t.Error("source left open")
 	}
+}
+
+// TestStatusEverySecond reads the dashboard's status file as the capture
+// runs: rewritten every second with the counts and the kernel's drops, and
+// left with the final figures after the stop.
+func TestStatusEverySecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource(t, false, udpFrame(t, 9000, "one"), udpFrame(t, 9000, "two"), udpFrame(t, 5000, "three"))
+		src.drops = 7
+		fx := newRecorder(t, src, "udp port 9000")
+		fx.rec.StatusPath = StatusPath(fx.dir)
+		fx.rec.Duration = 10 * time.Second
+		start := time.Now().UTC()
+		done := make(chan error, 1)
+		go func() { done <- fx.rec.Run(context.Background()) }()
+
+		time.Sleep(3500 * time.Millisecond)
+		synctest.Wait()
+		st := readStatus(t, fx.dir)
+		want := Status{
+			Iface: "test0", Filter: "udp port 9000", File: fx.rec.Summary().File,
+			Packets: 2, Bytes: int64(len(udpFrame(t, 9000, "one")) + len(udpFrame(t, 9000, "two"))), Drops: 7,
+			Started: start, Updated: start.Add(3 * time.Second),
+		}
+		if st != want {
+			t.Errorf("status after 3.5s = %+v, want %+v", st, want)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		want.Updated = start.Add(10 * time.Second)
+		if st := readStatus(t, fx.dir); st != want {
+			t.Errorf("status after the stop = %+v, want %+v", st, want)
+		}
+	})
+}
+
+func readStatus(t *testing.T, dir string) Status {
+	t.Helper()
+	b, err := os.ReadFile(StatusPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status file %s: %v", b, err)
+	}
+	return st
 }
