@@ -276,6 +276,10 @@ func TestRecorderTimers(t *testing.T) {
 		if err := CheckHeartbeat(fx.rec.HeartbeatPath, 5*time.Second, time.Now()); err != nil {
 			t.Errorf("heartbeat not rewritten every 5s: %v", err)
 		}
+		var hb Heartbeat
+		if b, err := os.ReadFile(fx.rec.HeartbeatPath); err != nil || json.Unmarshal(b, &hb) != nil || hb.Drops != 7 || hb.Packets != 2 {
+			t.Errorf("heartbeat %+v (%v), want 2 packets and the source's 7 drops", hb, err)
+		}
 
 		err := <-done
 		if err != nil {
