@@ -213,7 +213,7 @@ type blockHeader struct {
 // with each of them in order, and gives the block back to the kernel. data
 // is valid only during fn. When fn returns an error, the rest of the block
 // is skipped and ReadPackets returns the error. After Close it returns
-// ErrClosed.
+// ErrClosed. fn must not call Close, which waits for ReadPackets to return.
 func (h *Handle) ReadPackets(fn func(data []byte, ci gopacket.CaptureInfo) error) error {
 	h.readMu.Lock()
 	defer h.readMu.Unlock()
