@@ -4,6 +4,7 @@ package live
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -150,5 +151,62 @@ func TestLoopbackSeesEachDatagramOnce(t *testing.T) {
 	}
 	if d := h.Drops(); d != 0 {
 		t.Errorf("Drops = %d after a few packets", d)
+	}
+}
+
+func TestGeometry(t *testing.T) {
+	tests := []struct {
+		ring              int
+		blockSize, blocks int
+		wantErr           bool
+	}{
+		{ring: 64 << 20, blockSize: 1 << 20, blocks: 64},
+		{ring: 8 << 20, blockSize: 1 << 20, blocks: 8},
+		{ring: 4 << 20, blockSize: 512 << 10, blocks: 8},
+		{ring: 1 << 20, blockSize: 128 << 10, blocks: 8},
+		{ring: 3<<20 + 5, blockSize: 256 << 10, blocks: 12}, // the rest is left out
+		{ring: 1<<20 - 1, wantErr: true},
+	}
+	for _, tt := range tests {
+		bs, n, err := geometry(tt.ring)
+		if (err != nil) != tt.wantErr || bs != tt.blockSize || n != tt.blocks {
+			t.Errorf("geometry(%d) = %d blocks of %d, %v; want %d of %d, error %v", tt.ring, n, bs, err, tt.blocks, tt.blockSize, tt.wantErr)
+		}
+	}
+}
+
+// TestCloseEndsBlockedRead closes a handle whose ReadPackets waits on a
+// quiet filter: the read returns ErrClosed, and so does every later one.
+func TestCloseEndsBlockedRead(t *testing.T) {
+	flt, err := filter.Parse("udp port 1 and host 192.0.2.1") // nothing on lo matches
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := openLoopback(t, flt)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.ReadPackets(func([]byte, gopacket.CaptureInfo) error { return nil })
+	}()
+	// ReadPackets is blocked in poll, or has yet to start: both must end
+	// with ErrClosed.
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("blocked ReadPackets after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadPackets still blocked 10s after Close")
+	}
+	if err := h.ReadPackets(func([]byte, gopacket.CaptureInfo) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("ReadPackets after Close = %v, want ErrClosed", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if s := h.Stats(); s.Received != 0 || s.Drops != 0 {
+		t.Errorf("Stats = %+v, want nothing received on a quiet filter", s)
 	}
 }
