@@ -116,12 +116,16 @@ with_tcpdump() {
   local r=$1 i
   timeout $((LOAD_SECONDS + 120)) tcpdump -i socklab0 -B 4096 -w "$tmp/tcpdump.pcap" 2>"$tmp/tcpdump.err" &
   tcpdump_pid=$!
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < 300; i++)); do
     grep -q 'listening on' "$tmp/tcpdump.err" && break
+    kill -0 "$tcpdump_pid" 2>/dev/null || break
     sleep 0.1
   done
   if ! grep -q 'listening on' "$tmp/tcpdump.err"; then
-    skip "$load impl=tcpdump" "round $r: tcpdump did not start: $(tail -1 "$tmp/tcpdump.err")"
+    kill -INT "$tcpdump_pid" 2>/dev/null || true
+    wait "$tcpdump_pid" 2>/dev/null || true
+    tcpdump_pid=""
+    skip "$load impl=tcpdump" "round $r: tcpdump did not say it was listening within 30 s: $(tr '\n' ' ' <"$tmp/tcpdump.err")"
     return 1
   fi
   run_load "$r" tcpdump || true
