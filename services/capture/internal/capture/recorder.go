@@ -29,6 +29,13 @@ type Source interface {
 	Close() error
 }
 
+// Stopper is a Source that can end gracefully: after Stop, ReadPackets
+// hands over what it still holds, then returns io.EOF. A Source without
+// Stop is closed instead, which may lose what it holds.
+type Stopper interface {
+	Stop()
+}
+
 // Dropper is a Source that knows how many packets the kernel dropped.
 type Dropper interface {
 	Drops() uint64
@@ -260,7 +267,11 @@ func (r *Recorder) tick(ctx context.Context, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-ctx.Done():
-			r.Source.Close()
+			if s, ok := r.Source.(Stopper); ok {
+				s.Stop()
+			} else {
+				r.Source.Close()
+			}
 			return
 		case <-flush.C:
 			r.mu.Lock()

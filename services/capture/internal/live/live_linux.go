@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ const (
 	// to fill before handing it over: the most a packet waits on a quiet
 	// interface.
 	retireTimeout = 50 * time.Millisecond
+	// drainWait is how long Stop waits for the kernel to time out the
+	// block it is filling: its timer may need two periods.
+	drainWait = 3 * retireTimeout
 )
 
 // MinRingBytes is the smallest ring Open accepts.
@@ -52,14 +56,16 @@ var ErrClosed = errors.New("capture handle closed")
 // Stats may be called from any.
 type Handle struct {
 	fd   int
-	wake int // eventfd: Close writes it to end a ReadPackets blocked in poll
+	wake int // eventfd: Stop and Close write it to end a ReadPackets blocked in poll
 	ring []byte
 	// blockSize and blocks describe ring; next is the block ReadPackets
 	// looks at next. Only ReadPackets uses next.
 	blockSize, blocks, next int
 	ifindex                 int
+	drained                 bool // ReadPackets drained the ring after Stop
 
-	closing atomic.Bool
+	closing  atomic.Bool
+	stopping atomic.Bool // Stop was called: drain, then io.EOF
 	// readMu is held by ReadPackets for its whole call, so that Close
 	// unmaps the ring only when no packet of it is being handed out.
 	readMu sync.Mutex
@@ -212,29 +218,71 @@ type blockHeader struct {
 // ReadPackets waits for the next block of packets in the ring, calls fn
 // with each of them in order, and gives the block back to the kernel. data
 // is valid only during fn. When fn returns an error, the rest of the block
-// is skipped and ReadPackets returns the error. After Close it returns
+// is skipped and ReadPackets returns the error. After Stop it hands over
+// what the kernel still holds, then returns io.EOF; after Close it returns
 // ErrClosed. fn must not call Close, which waits for ReadPackets to return.
 func (h *Handle) ReadPackets(fn func(data []byte, ci gopacket.CaptureInfo) error) error {
 	h.readMu.Lock()
 	defer h.readMu.Unlock()
 	for {
-		if h.closing.Load() {
+		switch {
+		case h.closing.Load():
 			return ErrClosed
-		}
-		block := h.ring[h.next*h.blockSize : (h.next+1)*h.blockSize]
-		bh := (*blockHeader)(unsafe.Pointer(&block[0]))
-		if atomic.LoadUint32(&bh.hdr.Block_status)&unix.TP_STATUS_USER == 0 {
-			if err := h.poll(); err != nil {
+		case h.drained:
+			return io.EOF
+		case h.stopping.Load():
+			h.drained = true
+			if err := h.drain(fn); err != nil {
 				return err
 			}
+			return io.EOF
+		}
+		if ok, err := h.take(fn); ok {
+			return err
+		}
+		if err := h.poll(); err != nil {
+			return err
+		}
+	}
+}
+
+// take hands the next block to fn if the kernel has handed it over, and
+// gives it back. readMu is held.
+func (h *Handle) take(fn func([]byte, gopacket.CaptureInfo) error) (ok bool, err error) {
+	block := h.ring[h.next*h.blockSize : (h.next+1)*h.blockSize]
+	bh := (*blockHeader)(unsafe.Pointer(&block[0]))
+	if atomic.LoadUint32(&bh.hdr.Block_status)&unix.TP_STATUS_USER == 0 {
+		return false, nil
+	}
+	err = h.walk(block, bh, fn)
+	// The store hands the block back; the kernel reads the status with
+	// its own barrier.
+	atomic.StoreUint32(&bh.hdr.Block_status, unix.TP_STATUS_KERNEL)
+	h.next = (h.next + 1) % h.blocks
+	return true, err
+}
+
+// drain hands fn every block the kernel holds, waiting drainWait for the
+// block being filled when Stop came to time out: a stop loses nothing the
+// interface received before it. readMu is held.
+func (h *Handle) drain(fn func([]byte, gopacket.CaptureInfo) error) error {
+	deadline := time.Now().Add(drainWait)
+	for {
+		ok, err := h.take(fn)
+		if err != nil {
+			return err
+		}
+		if ok {
 			continue
 		}
-		err := h.walk(block, bh, fn)
-		// The store hands the block back; the kernel reads the status
-		// with its own barrier.
-		atomic.StoreUint32(&bh.hdr.Block_status, unix.TP_STATUS_KERNEL)
-		h.next = (h.next + 1) % h.blocks
-		return err
+		left := time.Until(deadline)
+		if left <= 0 || h.closing.Load() {
+			return nil
+		}
+		fds := []unix.PollFd{{Fd: int32(h.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll: %w", err)
+		}
 	}
 }
 
@@ -282,8 +330,8 @@ func (h *Handle) poll() error {
 		if err != nil {
 			return fmt.Errorf("poll: %w", err)
 		}
-		if fds[1].Revents != 0 || h.closing.Load() {
-			return ErrClosed
+		if fds[1].Revents != 0 {
+			return nil // Stop or Close: the caller looks which
 		}
 		if fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
 			// A socket error (the interface went away): read it.
@@ -296,6 +344,21 @@ func (h *Handle) poll() error {
 		}
 		return nil
 	}
+}
+
+// Stop makes ReadPackets hand over what the kernel still holds, waiting a
+// moment for the block being filled, and then return io.EOF, now and on
+// every later call. It does not release anything: Close does. It may be
+// called from any goroutine, and twice.
+func (h *Handle) Stop() {
+	if !h.stopping.Swap(true) {
+		h.wakeReader()
+	}
+}
+
+func (h *Handle) wakeReader() {
+	one := [8]byte{1}
+	unix.Write(h.wake, one[:])
 }
 
 // Drops returns how many packets the kernel dropped since Open because the
@@ -333,8 +396,7 @@ func (h *Handle) Close() error {
 		h.readMu.Unlock()
 		return nil
 	}
-	var one = [8]byte{1}
-	unix.Write(h.wake, one[:])
+	h.wakeReader()
 	h.readMu.Lock()
 	defer h.readMu.Unlock()
 	return h.release()

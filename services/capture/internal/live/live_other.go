@@ -33,6 +33,9 @@ func (h *Handle) ReadPackets(fn func(data []byte, ci gopacket.CaptureInfo) error
 	return errors.New("live capture needs Linux")
 }
 
+// Stop does nothing.
+func (h *Handle) Stop() {}
+
 // Drops returns 0.
 func (h *Handle) Drops() uint64 { return 0 }
 
