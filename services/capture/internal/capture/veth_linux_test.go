@@ -228,9 +228,10 @@ func TestVethReportsDrops(t *testing.T) {
 	}
 }
 
-// TestVethStopKeepsTheLastPackets stops the recorder right after the last
-// frame is sent, before the kernel's block timeout hands the block over:
-// the stop waits for that block, so nothing sent before it is lost.
+// TestVethStopKeepsTheLastPackets stops the recorder as soon as the kernel
+// has put the frames in the ring, before its block timeout hands the block
+// over: the stop waits for that block, so nothing received before it is
+// lost.
 func TestVethStopKeepsTheLastPackets(t *testing.T) {
 	const n = 100
 	sendIf, capIf := vethPair(t)
@@ -248,6 +249,12 @@ func TestVethStopKeepsTheLastPackets(t *testing.T) {
 		frames = append(frames, udpFrame(t, 9000, fmt.Sprintf("frame %06d of the veth test", i)))
 	}
 	sendFrames(t, sendIf, frames)
+	// Once the kernel has put them in the ring (a loaded machine may take
+	// a while to deliver them across the veth), stop at once.
+	deadline := time.Now().Add(nettest.Timeout)
+	for h.Stats().Received < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}

@@ -262,12 +262,14 @@ func (h *Handle) take(fn func([]byte, gopacket.CaptureInfo) error) (ok bool, err
 	return true, err
 }
 
-// drain hands fn every block the kernel holds, waiting drainWait for the
+// drain hands fn the blocks the kernel holds, waiting drainWait for the
 // block being filled when Stop came to time out: a stop loses nothing the
-// interface received before it. readMu is held.
+// interface received before it. Under a flood it ends all the same: after
+// drainWait it takes at most one ring's worth of blocks more. readMu is
+// held.
 func (h *Handle) drain(fn func([]byte, gopacket.CaptureInfo) error) error {
 	deadline := time.Now().Add(drainWait)
-	for {
+	for left := time.Until(deadline); left > 0 && !h.closing.Load(); left = time.Until(deadline) {
 		ok, err := h.take(fn)
 		if err != nil {
 			return err
@@ -275,15 +277,17 @@ func (h *Handle) drain(fn func([]byte, gopacket.CaptureInfo) error) error {
 		if ok {
 			continue
 		}
-		left := time.Until(deadline)
-		if left <= 0 || h.closing.Load() {
-			return nil
-		}
 		fds := []unix.PollFd{{Fd: int32(h.fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("poll: %w", err)
 		}
 	}
+	for range h.blocks {
+		if ok, err := h.take(fn); !ok || err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // walk calls fn with each packet of a block the kernel handed over.
