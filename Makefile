@@ -11,7 +11,7 @@ COUNT     ?= 5
 COMPOSE   ?= docker compose
 N         ?= 3
 
-.PHONY: all build test vet fmt fuzz bench clean compose images up down logs load results capture e2e check deps
+.PHONY: all build test vet fmt fuzz bench bench-capture clean compose images up down logs load results capture e2e check deps
 
 all: fmt vet test build
 
@@ -54,6 +54,10 @@ fuzz:
 ## bench: every benchmark and external reference, ours against each, in one table (results/bench.md)
 bench:
 	@COUNT=$(COUNT) BENCHTIME=$(BENCHTIME) GO=$(GO) deploy/bench.sh
+
+## bench-capture: capture against tcpdump under the lab's UDP load, alone (lab up; as root)
+bench-capture:
+	@t=$$(mktemp) && COUNT=$(COUNT) deploy/bench-capture.sh $$t && $(GO) run ./services/kit/cmd/benchtable -tsv $$t /dev/null; s=$$?; rm -f $$t; exit $$s
 
 ## compose: make sure `docker compose` (v2) works, building it from its Go module if missing
 compose:

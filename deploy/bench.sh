@@ -21,6 +21,9 @@
 #   lab             loadgen in a container against the lab's autoreply, and
 #                   on the host against a host autoreply-server (only when
 #                   the lab runs: make up).
+#   capture         the lab's UDP load while capture, then tcpdump, records
+#                   the bridge: throughput and the capture's drops
+#                   (deploy/bench-capture.sh; lab up, as root).
 # TCP bulk against iperf3 is the filestream module's BenchmarkTCPFile.
 #
 # Servers are pinned to CPU 0 and generators to CPU 1 when taskset and two
@@ -279,6 +282,10 @@ for ((r = 1; r <= COUNT; r++)); do
       result "$lab" "$r" loopback "$tmp/host.json" ops/s p50-us p99-us
   fi
 done
+
+# --- capture against tcpdump under the lab's load (issue 12) ----------------
+say "capture against tcpdump under the lab's UDP load (deploy/bench-capture.sh)"
+COUNT=$COUNT deploy/bench-capture.sh "$ext" || say "deploy/bench-capture.sh failed"
 
 # --- the table ---------------------------------------------------------------
 mkdir -p results

@@ -1,16 +1,17 @@
 // Command capture records the packets crossing a network interface (the
 // lab's Linux bridge socklab0 by default) into rotating pcap files, in pure
-// Go: an AF_PACKET socket through gopacket's pcapgo, no libpcap, no cgo, so
+// Go: an AF_PACKET socket with a TPACKET_V3 ring, no libpcap, no cgo, so
 // that its image stays FROM scratch. The files open in tcpdump, tshark and
 // Wireshark. See services/capture/README.md.
 //
 // It reads CAPTURE_IFACE, CAPTURE_DIR, CAPTURE_PREFIX, CAPTURE_FILTER,
-// CAPTURE_KERNEL_FILTER, CAPTURE_SNAPLEN, CAPTURE_ROTATE_BYTES,
-// CAPTURE_ROTATE_EVERY, CAPTURE_KEEP, CAPTURE_WAIT, CAPTURE_PROMISC,
+// CAPTURE_KERNEL_FILTER, CAPTURE_SNAPLEN, CAPTURE_RING_BYTES,
+// CAPTURE_ROTATE_BYTES, CAPTURE_ROTATE_EVERY, CAPTURE_KEEP, CAPTURE_WAIT, CAPTURE_PROMISC,
 // CAPTURE_COUNT, CAPTURE_DURATION, CAPTURE_FLUSH_EVERY, CAPTURE_HEARTBEAT,
 // CAPTURE_LOG_EVERY, LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and
-// SHUTDOWN_TIMEOUT; flags of the same names win over them. `capture healthcheck` exits 0 while a capture writes to
-// CAPTURE_DIR: its heartbeat file there is fresh and names an existing file.
+// SHUTDOWN_TIMEOUT; flags of the same names win over them. `capture
+// healthcheck` exits 0 while a capture writes to CAPTURE_DIR: its heartbeat
+// file there is fresh and names an existing file.
 package main
 
 import (

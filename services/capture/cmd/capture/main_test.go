@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,9 +33,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // socket (no CAP_NET_RAW, or not Linux).
 func needCapture(t *testing.T) {
 	t.Helper()
-	h, err := live.Open(t.Context(), live.Options{Iface: "lo", Snaplen: 100})
-	if err != nil {
+	if runtime.GOOS != "linux" {
+		t.Skip("live capture needs Linux (AF_PACKET sockets)")
+	}
+	h, err := live.Open(t.Context(), live.Options{Iface: "lo", Snaplen: 100, RingBytes: live.MinRingBytes})
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EAFNOSUPPORT) {
 		t.Skipf("capturing on lo is not permitted here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("open lo: %v", err)
 	}
 	h.Close()
 }

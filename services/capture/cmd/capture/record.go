@@ -24,7 +24,7 @@ func record(ctx context.Context, s *command.Setup, cfg capture.Config, flt *filt
 		return err
 	}
 	src, err := live.Open(ctx, live.Options{
-		Iface: cfg.Iface, Snaplen: cfg.Snaplen, Promisc: cfg.Promisc, Wait: cfg.Wait, Log: s.Log,
+		Iface: cfg.Iface, Snaplen: cfg.Snaplen, RingBytes: int(cfg.RingBytes), Promisc: cfg.Promisc, Wait: cfg.Wait, Log: s.Log,
 		Filter: flt, UserFilterOnly: !cfg.KernelFilter,
 	})
 	if err != nil {
@@ -48,6 +48,7 @@ func record(ctx context.Context, s *command.Setup, cfg capture.Config, flt *filt
 		FlushEvery:     cfg.FlushEvery,
 		HeartbeatEvery: cfg.Heartbeat,
 		HeartbeatPath:  capture.HeartbeatPath(cfg.Dir, cfg.Prefix),
+		StatusPath:     capture.StatusPath(cfg.Dir),
 		LogEvery:       cfg.LogEvery,
 		Metrics:        capture.NewMetrics(s.Metrics),
 		Log:            s.Log,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/services/capture/internal/filter"
+	"github.com/socklab/socklab/services/capture/internal/live"
 	"github.com/socklab/socklab/services/capture/internal/pcapfile"
 )
 
@@ -25,6 +26,7 @@ type Config struct {
 	Filter       string        `env:"FILTER" flag:"filter" help:"record only matching packets, e.g. \"tcp port 40000 or udp port 9000\" (syntax in README)"`
 	KernelFilter bool          `env:"KERNEL_FILTER" envDefault:"true" flag:"kernel-filter" help:"also run the filter in the kernel, as a socket filter, so rejected packets cost nothing"`
 	Snaplen      int           `env:"SNAPLEN" envDefault:"262144" flag:"snaplen" help:"bytes kept of each packet, 64 to 262144"`
+	RingBytes    ByteSize      `env:"RING_BYTES" envDefault:"64MiB" flag:"ring-bytes" help:"memory the kernel writes packets into (TPACKET_V3 ring), 1MiB to 1GiB: what absorbs bursts without drops"`
 	RotateBytes  ByteSize      `env:"ROTATE_BYTES" envDefault:"50MB" flag:"rotate-bytes" help:"start a new file before this size: bytes or 50MB, 64MiB... (0: never)"`
 	RotateEvery  time.Duration `env:"ROTATE_EVERY" envDefault:"0s" flag:"rotate-every" help:"start a new file when a packet comes this long after the current one opened (0: never)"`
 	Keep         int           `env:"KEEP" envDefault:"10" flag:"keep" help:"keep this many newest files, delete older ones (0: keep all)"`
@@ -36,6 +38,13 @@ type Config struct {
 	Heartbeat    time.Duration `env:"HEARTBEAT" envDefault:"5s" flag:"heartbeat" help:"how often the heartbeat file is rewritten; healthcheck fails when it is 3 times older"`
 	LogEvery     time.Duration `env:"LOG_EVERY" envDefault:"30s" flag:"log-every" help:"how often a summary line is logged (0: only at the end)"`
 }
+
+// The ring's bounds: 8 blocks of 128 KiB at least (live.MinRingBytes),
+// and at most what a capture container can sensibly pin in the kernel.
+const (
+	MinRingBytes = live.MinRingBytes
+	MaxRingBytes = 1 << 30
+)
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -53,6 +62,9 @@ func (c Config) Validate() (*filter.Filter, error) {
 	}
 	if c.Snaplen < 64 || c.Snaplen > pcapfile.MaxSnaplen {
 		errs = append(errs, fmt.Errorf("snaplen %d: want 64 to %d", c.Snaplen, pcapfile.MaxSnaplen))
+	}
+	if c.RingBytes < MinRingBytes || c.RingBytes > MaxRingBytes {
+		errs = append(errs, fmt.Errorf("ring-bytes %v: want %v to %v", c.RingBytes, ByteSize(MinRingBytes), ByteSize(MaxRingBytes)))
 	}
 	if c.RotateBytes < 0 {
 		errs = append(errs, fmt.Errorf("rotate-bytes %d: negative", c.RotateBytes))

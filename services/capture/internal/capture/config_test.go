@@ -14,7 +14,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Iface: "socklab0", Dir: "/captures", Prefix: "socklab", KernelFilter: true, Snaplen: 262144, RotateBytes: 50_000_000,
+		Iface: "socklab0", Dir: "/captures", Prefix: "socklab", KernelFilter: true, Snaplen: 262144, RingBytes: 64 << 20, RotateBytes: 50_000_000,
 		Keep: 10, Wait: 30 * time.Second, Promisc: true, FlushEvery: time.Second, Heartbeat: 5 * time.Second, LogEvery: 30 * time.Second,
 	}
 	if c != want {
@@ -28,14 +28,14 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigFromEnv(t *testing.T) {
 	c, err := config.Load[Config]("CAPTURE_", []string{
 		"CAPTURE_IFACE=lo", "CAPTURE_ROTATE_BYTES=64MiB", "CAPTURE_ROTATE_EVERY=10m", "CAPTURE_KEEP=0",
-		"CAPTURE_FILTER=tcp port 40000", "CAPTURE_COUNT=3", "CAPTURE_PROMISC=false",
+		"CAPTURE_FILTER=tcp port 40000", "CAPTURE_COUNT=3", "CAPTURE_PROMISC=false", "CAPTURE_RING_BYTES=8MiB",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, err := c.Validate()
 	if err != nil || c.Iface != "lo" || c.RotateBytes != 64<<20 || c.RotateEvery != 10*time.Minute || c.Keep != 0 ||
-		c.Count != 3 || c.Promisc || f.String() != "tcp port 40000" {
+		c.Count != 3 || c.Promisc || c.RingBytes != 8<<20 || f.String() != "tcp port 40000" {
 		t.Errorf("config %+v, filter %v, %v", c, f, err)
 	}
 }
@@ -58,6 +58,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.RotateEvery = -time.Second }, "rotate-every -1s"},
 		{func(c *Config) { c.FlushEvery = 0 }, "flush-every 0s: want at least 1ms"},
 		{func(c *Config) { c.Heartbeat = 0 }, "heartbeat 0s"},
+		{func(c *Config) { c.RingBytes = 1<<20 - 1 }, "ring-bytes 1048575: want 1MiB to 1GiB"},
+		{func(c *Config) { c.RingBytes = 1<<30 + 1 }, "ring-bytes 1073741825"},
 	}
 	for _, tt := range tests {
 		c := ok

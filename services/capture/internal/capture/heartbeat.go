@@ -18,6 +18,7 @@ type Heartbeat struct {
 	Iface   string    `json:"iface"`
 	File    string    `json:"file"` // the pcap file being written, in the same directory
 	Packets int64     `json:"packets"`
+	Drops   uint64    `json:"drops"` // dropped by the kernel: its ring was full
 	PID     int       `json:"pid"`
 }
 
@@ -27,8 +28,12 @@ func HeartbeatPath(dir, prefix string) string {
 }
 
 // WriteHeartbeat replaces the heartbeat file atomically.
-func WriteHeartbeat(path string, hb Heartbeat) error {
-	b, err := json.Marshal(hb)
+func WriteHeartbeat(path string, hb Heartbeat) error { return writeJSON(path, hb) }
+
+// writeJSON replaces the file at path with v in JSON, atomically: a reader
+// sees the old file or the new one, never a part.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

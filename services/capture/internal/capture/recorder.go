@@ -19,12 +19,21 @@ import (
 
 // Source delivers captured packets: a live interface, or a list in tests.
 type Source interface {
-	// ReadPacket returns the next packet; data may be reused by the next
-	// call. io.EOF means the source has no more packets.
-	ReadPacket() (data []byte, ci gopacket.CaptureInfo, err error)
-	// Close makes a blocked ReadPacket return. It may be called from another
-	// goroutine, and twice.
+	// ReadPackets waits for packets, then calls fn with each of a batch of
+	// them (one or more; a live source hands over a block of its ring) and
+	// returns. data is valid only during fn. An error from fn ends the
+	// batch and is returned. io.EOF means the source has no more packets.
+	ReadPackets(fn func(data []byte, ci gopacket.CaptureInfo) error) error
+	// Close makes a blocked ReadPackets return. It may be called from
+	// another goroutine, and twice.
 	Close() error
+}
+
+// Stopper is a Source that can end gracefully: after Stop, ReadPackets
+// hands over what it still holds, then returns io.EOF. A Source without
+// Stop is closed instead, which may lose what it holds.
+type Stopper interface {
+	Stop()
 }
 
 // Dropper is a Source that knows how many packets the kernel dropped.
@@ -55,6 +64,10 @@ type Recorder struct {
 	HeartbeatEvery time.Duration
 	HeartbeatPath  string        // empty: no heartbeat
 	LogEvery       time.Duration // log a summary; 0: only at the end
+	// StatusPath, when set, is rewritten every StatusEvery (1s when zero)
+	// with a Status for the dashboard.
+	StatusPath  string
+	StatusEvery time.Duration
 
 	Metrics *Metrics
 	Log     *zap.Logger
@@ -90,11 +103,11 @@ func (s Summary) fields() []zap.Field {
 // Summary returns the totals. It is safe to call while Run runs.
 func (r *Recorder) Summary() Summary {
 	r.mu.Lock()
-	files, cur := r.Out.Files(), r.Out.Current().Name
+	files, cur, start := r.Out.Files(), r.Out.Current().Name, r.start
 	r.mu.Unlock()
 	return Summary{
 		Packets: r.packets.Load(), Bytes: r.bytes.Load(), Filtered: r.filtered.Load(),
-		Drops: r.drops.Load(), Files: files, File: cur, Elapsed: time.Since(r.start),
+		Drops: r.drops.Load(), Files: files, File: cur, Elapsed: time.Since(start),
 	}
 }
 
@@ -103,17 +116,21 @@ func (r *Recorder) Summary() Summary {
 // heartbeat and logs a summary. It returns nil for a stop as asked (ctx, a
 // bound, the source's io.EOF) and the error otherwise.
 func (r *Recorder) Run(ctx context.Context) error {
+	r.mu.Lock()
 	r.start = time.Now()
 	r.Out.OnRotate = func(pcapfile.File) {
 		r.Metrics.Rotated.Inc()
 		r.rotated.Store(true)
 	}
 	r.Out.OnRemove = func(string) { r.Metrics.Deleted.Inc() }
-	if err := r.Out.Open(); err != nil {
+	err := r.Out.Open()
+	r.mu.Unlock()
+	if err != nil {
 		r.Source.Close()
 		return fmt.Errorf("open capture file: %w", err)
 	}
 	r.beat()
+	r.status()
 	r.Log.Info("capturing", zap.String("iface", r.Iface), zap.String("dir", r.Out.Dir),
 		zap.String("file", r.Out.Current().Name), zap.String("filter", r.Filter.String()))
 
@@ -125,7 +142,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { r.tick(ctx, stop) })
-	err := r.loop(ctx)
+	err = r.loop(ctx)
 	close(stop)
 	wg.Wait()
 
@@ -141,6 +158,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		}
 	}
 	r.countDrops()
+	r.status() // the final figures stay for the dashboard
 
 	cause := err
 	switch {
@@ -160,39 +178,65 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return err
 }
 
-// loop reads, filters and writes packets until something stops it.
+// loop reads, filters and writes packets until something stops it. It
+// takes the file's lock once per batch, and counts once per batch.
 func (r *Recorder) loop(ctx context.Context) error {
-	for {
-		data, ci, err := r.Source.ReadPacket()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) {
-				return nil // the ticker closed the source, or it ran dry
-			}
-			return fmt.Errorf("read %s: %w", r.Iface, err)
-		}
+	var (
+		locked                   bool
+		werr                     error // from the file, not the source
+		packets, bytes, filtered int64
+		written                  = r.packets.Load()
+		snaplen                  = r.Out.SnapLen()
+	)
+	record := func(data []byte, ci gopacket.CaptureInfo) error {
 		if !r.Filter.Match(data) {
-			r.filtered.Add(1)
-			r.Metrics.Filtered.Inc()
-			continue
+			filtered++
+			return nil
 		}
-		r.mu.Lock()
-		err = r.Out.Write(ci, data)
-		r.mu.Unlock()
-		if err != nil {
-			return err
+		if !locked {
+			r.mu.Lock()
+			locked = true
+		}
+		if werr = r.Out.Write(ci, data); werr != nil {
+			return werr
+		}
+		packets++
+		bytes += int64(min(len(data), snaplen))
+		if r.Count > 0 && written+packets >= r.Count {
+			return ErrCountReached
+		}
+		return nil
+	}
+	for {
+		err := r.Source.ReadPackets(record)
+		if locked {
+			r.mu.Unlock()
+			locked = false
+		}
+		if packets > 0 || filtered > 0 {
+			written = r.packets.Add(packets)
+			r.bytes.Add(bytes)
+			r.filtered.Add(filtered)
+			r.Metrics.Packets.Add(float64(packets))
+			r.Metrics.Bytes.Add(float64(bytes))
+			r.Metrics.Filtered.Add(float64(filtered))
+			packets, bytes, filtered = 0, 0, 0
 		}
 		if r.rotated.Swap(false) {
 			// With a small CAPTURE_KEEP the file the heartbeat names may
 			// be gone already.
 			r.beat()
 		}
-		n := min(len(data), r.Out.SnapLen())
-		r.packets.Add(1)
-		r.bytes.Add(int64(n))
-		r.Metrics.Packets.Inc()
-		r.Metrics.Bytes.Add(float64(n))
-		if r.Count > 0 && r.packets.Load() >= r.Count {
-			return ErrCountReached
+		switch {
+		case err == nil:
+		case werr != nil:
+			return werr
+		case errors.Is(err, ErrCountReached):
+			return err
+		case ctx.Err() != nil || errors.Is(err, io.EOF):
+			return nil // the ticker closed the source, or it ran dry
+		default:
+			return fmt.Errorf("read %s: %w", r.Iface, err)
 		}
 	}
 }
@@ -204,6 +248,14 @@ func (r *Recorder) tick(ctx context.Context, stop <-chan struct{}) {
 	defer flush.Stop()
 	beat := time.NewTicker(r.HeartbeatEvery)
 	defer beat.Stop()
+	statusEvery := r.StatusEvery
+	if statusEvery <= 0 {
+		statusEvery = time.Second
+	}
+	// Drops are read from the kernel at this pace too, for the metric and
+	// the heartbeat.
+	status := time.NewTicker(statusEvery)
+	defer status.Stop()
 	var logC <-chan time.Time
 	if r.LogEvery > 0 {
 		t := time.NewTicker(r.LogEvery)
@@ -215,7 +267,11 @@ func (r *Recorder) tick(ctx context.Context, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-ctx.Done():
-			r.Source.Close()
+			if s, ok := r.Source.(Stopper); ok {
+				s.Stop()
+			} else {
+				r.Source.Close()
+			}
 			return
 		case <-flush.C:
 			r.mu.Lock()
@@ -226,6 +282,9 @@ func (r *Recorder) tick(ctx context.Context, stop <-chan struct{}) {
 			}
 		case <-beat.C:
 			r.beat()
+		case <-status.C:
+			r.countDrops()
+			r.status()
 		case <-logC:
 			r.countDrops()
 			r.Log.Info("capture summary", r.Summary().fields()...)
@@ -240,9 +299,27 @@ func (r *Recorder) beat() {
 	r.mu.Lock()
 	file := r.Out.Current().Name
 	r.mu.Unlock()
-	hb := Heartbeat{Time: time.Now().UTC(), Iface: r.Iface, File: file, Packets: r.packets.Load(), PID: os.Getpid()}
+	hb := Heartbeat{Time: time.Now().UTC(), Iface: r.Iface, File: file, Packets: r.packets.Load(), Drops: r.drops.Load(), PID: os.Getpid()}
 	if err := WriteHeartbeat(r.HeartbeatPath, hb); err != nil {
 		r.Log.Warn("writing heartbeat", zap.Error(err))
+	}
+}
+
+// status rewrites the status file, when there is one.
+func (r *Recorder) status() {
+	if r.StatusPath == "" {
+		return
+	}
+	r.mu.Lock()
+	file := r.Out.Current().Name
+	r.mu.Unlock()
+	st := Status{
+		Iface: r.Iface, Filter: r.Filter.String(), File: file,
+		Packets: r.packets.Load(), Bytes: r.bytes.Load(), Drops: r.drops.Load(),
+		Started: r.start.UTC(), Updated: time.Now().UTC(),
+	}
+	if err := writeJSON(r.StatusPath, st); err != nil {
+		r.Log.Warn("writing status", zap.Error(err))
 	}
 }
 

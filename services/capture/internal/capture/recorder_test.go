@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -69,18 +70,31 @@ func newSource(t testing.TB, eof bool, pkts ...[]byte) *fakeSource {
 	return s
 }
 
-func (s *fakeSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
+func (s *fakeSource) ReadPackets(fn func([]byte, gopacket.CaptureInfo) error) error {
 	if s.eof && len(s.ch) == 0 {
 		if s.err != nil {
-			return nil, gopacket.CaptureInfo{}, s.err
+			return s.err
 		}
-		return nil, gopacket.CaptureInfo{}, io.EOF
+		return io.EOF
 	}
 	select {
 	case p := <-s.ch:
-		return p.data, p.ci, nil
+		if err := fn(p.data, p.ci); err != nil {
+			return err
+		}
+		// The rest of what is queued, as one batch.
+		for {
+			select {
+			case p := <-s.ch:
+				if err := fn(p.data, p.ci); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
 	case <-s.closed:
-		return nil, gopacket.CaptureInfo{}, errors.New("use of closed file")
+		return errors.New("use of closed file")
 	}
 }
 
@@ -262,6 +276,10 @@ func TestRecorderTimers(t *testing.T) {
 		if err := CheckHeartbeat(fx.rec.HeartbeatPath, 5*time.Second, time.Now()); err != nil {
 			t.Errorf("heartbeat not rewritten every 5s: %v", err)
 		}
+		var hb Heartbeat
+		if b, err := os.ReadFile(fx.rec.HeartbeatPath); err != nil || json.Unmarshal(b, &hb) != nil || hb.Drops != 7 || hb.Packets != 2 {
+			t.Errorf("heartbeat %+v (%v), want 2 packets and the source's 7 drops", hb, err)
+		}
 
 		err := <-done
 		if err != nil {
@@ -361,4 +379,52 @@ func TestRecorderUnwritableDir(t *testing.T) {
 	default:
 		t.Error("source left open")
 	}
+}
+
+// TestStatusEverySecond reads the dashboard's status file as the capture
+// runs: rewritten every second with the counts and the kernel's drops, and
+// left with the final figures after the stop.
+func TestStatusEverySecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newSource(t, false, udpFrame(t, 9000, "one"), udpFrame(t, 9000, "two"), udpFrame(t, 5000, "three"))
+		src.drops = 7
+		fx := newRecorder(t, src, "udp port 9000")
+		fx.rec.StatusPath = StatusPath(fx.dir)
+		fx.rec.Duration = 10 * time.Second
+		start := time.Now().UTC()
+		done := make(chan error, 1)
+		go func() { done <- fx.rec.Run(context.Background()) }()
+
+		time.Sleep(3500 * time.Millisecond)
+		synctest.Wait()
+		st := readStatus(t, fx.dir)
+		want := Status{
+			Iface: "test0", Filter: "udp port 9000", File: fx.rec.Summary().File,
+			Packets: 2, Bytes: int64(len(udpFrame(t, 9000, "one")) + len(udpFrame(t, 9000, "two"))), Drops: 7,
+			Started: start, Updated: start.Add(3 * time.Second),
+		}
+		if st != want {
+			t.Errorf("status after 3.5s = %+v, want %+v", st, want)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		want.Updated = start.Add(10 * time.Second)
+		if st := readStatus(t, fx.dir); st != want {
+			t.Errorf("status after the stop = %+v, want %+v", st, want)
+		}
+	})
+}
+
+func readStatus(t *testing.T, dir string) Status {
+	t.Helper()
+	b, err := os.ReadFile(StatusPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status file %s: %v", b, err)
+	}
+	return st
 }

@@ -1,6 +1,8 @@
-// Package live opens a network interface for capture: an AF_PACKET socket
-// through gopacket's pure-Go pcapgo.EthernetHandle (no libpcap, no cgo),
-// after waiting for the interface to appear.
+// Package live opens a network interface for capture, after waiting for it
+// to appear: an AF_PACKET socket with a TPACKET_V3 ring, memory shared with
+// the kernel, which hands packets over a block at a time (no system call
+// per packet), with the filter compiled to classic BPF and run in the
+// kernel. Pure Go on golang.org/x/sys/unix: no libpcap, no cgo.
 package live
 
 import (
@@ -18,6 +20,10 @@ import (
 type Options struct {
 	Iface   string
 	Snaplen int
+	// RingBytes is the size of the ring the kernel writes packets into
+	// (at least MinRingBytes): what absorbs a burst while the capture
+	// writes files. The kernel drops packets only when it is full.
+	RingBytes int
 	// Promisc puts the interface in promiscuous mode while the capture
 	// runs. A Linux bridge hands its own sockets the frames it forwards
 	// between its ports only in that mode.

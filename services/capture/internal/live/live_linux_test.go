@@ -4,12 +4,14 @@ package live
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"golang.org/x/net/bpf"
 
 	"github.com/socklab/socklab/services/capture/internal/filter"
@@ -45,22 +47,10 @@ func TestKernelFilter(t *testing.T) {
 	}
 }
 
-func TestQueued(t *testing.T) {
-	tests := []struct {
-		packets, drops uint32
-		want           uint64
-	}{{0, 0, 0}, {10, 0, 10}, {10, 4, 6}, {3, 5, 0}}
-	for _, tt := range tests {
-		if got := queued(tt.packets, tt.drops); got != tt.want {
-			t.Errorf("queued(%d, %d) = %d, want %d", tt.packets, tt.drops, got, tt.want)
-		}
-	}
-}
-
 // openLoopback opens lo, skipping the test where AF_PACKET is not allowed.
 func openLoopback(t *testing.T, flt *filter.Filter) *Handle {
 	t.Helper()
-	h, err := Open(t.Context(), Options{Iface: "lo", Snaplen: 65535, Filter: flt})
+	h, err := Open(t.Context(), Options{Iface: "lo", Snaplen: 65535, RingBytes: MinRingBytes, Filter: flt})
 	if err != nil {
 		if strings.Contains(err.Error(), "not permitted") {
 			t.Skipf("opening an AF_PACKET socket is not permitted here: %v", err)
@@ -102,17 +92,19 @@ func TestLoopbackSeesEachDatagramOnce(t *testing.T) {
 	go func() {
 		defer close(done)
 		for {
-			data, _, err := h.ReadPacket()
+			err := h.ReadPackets(func(data []byte, _ gopacket.CaptureInfo) error {
+				// Ethernet (14) + IPv4 without options (20) + UDP (8).
+				if len(data) < 42 || data[23] != 17 || binary.BigEndian.Uint16(data[36:38]) != port {
+					out <- seen{payload: fmt.Sprintf("a packet the filter rejects: % x", data[:min(len(data), 40)])}
+					return nil
+				}
+				out <- seen{payload: string(data[42:])}
+				return nil
+			})
 			if err != nil {
 				out <- seen{err: err}
 				return
 			}
-			// Ethernet (14) + IPv4 without options (20) + UDP (8).
-			if len(data) < 42 || data[23] != 17 || binary.BigEndian.Uint16(data[36:38]) != port {
-				out <- seen{payload: fmt.Sprintf("a packet the filter rejects: % x", data[:min(len(data), 40)])}
-				continue
-			}
-			out <- seen{payload: string(data[42:])}
 		}
 	}()
 
@@ -159,5 +151,62 @@ func TestLoopbackSeesEachDatagramOnce(t *testing.T) {
 	}
 	if d := h.Drops(); d != 0 {
 		t.Errorf("Drops = %d after a few packets", d)
+	}
+}
+
+func TestGeometry(t *testing.T) {
+	tests := []struct {
+		ring              int
+		blockSize, blocks int
+		wantErr           bool
+	}{
+		{ring: 64 << 20, blockSize: 1 << 20, blocks: 64},
+		{ring: 8 << 20, blockSize: 1 << 20, blocks: 8},
+		{ring: 4 << 20, blockSize: 512 << 10, blocks: 8},
+		{ring: 1 << 20, blockSize: 128 << 10, blocks: 8},
+		{ring: 3<<20 + 5, blockSize: 256 << 10, blocks: 12}, // the rest is left out
+		{ring: 1<<20 - 1, wantErr: true},
+	}
+	for _, tt := range tests {
+		bs, n, err := geometry(tt.ring)
+		if (err != nil) != tt.wantErr || bs != tt.blockSize || n != tt.blocks {
+			t.Errorf("geometry(%d) = %d blocks of %d, %v; want %d of %d, error %v", tt.ring, n, bs, err, tt.blocks, tt.blockSize, tt.wantErr)
+		}
+	}
+}
+
+// TestCloseEndsBlockedRead closes a handle whose ReadPackets waits on a
+// quiet filter: the read returns ErrClosed, and so does every later one.
+func TestCloseEndsBlockedRead(t *testing.T) {
+	flt, err := filter.Parse("udp port 1 and host 192.0.2.1") // nothing on lo matches
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := openLoopback(t, flt)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.ReadPackets(func([]byte, gopacket.CaptureInfo) error { return nil })
+	}()
+	// ReadPackets is blocked in poll, or has yet to start: both must end
+	// with ErrClosed.
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("blocked ReadPackets after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadPackets still blocked 10s after Close")
+	}
+	if err := h.ReadPackets(func([]byte, gopacket.CaptureInfo) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("ReadPackets after Close = %v, want ErrClosed", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if s := h.Stats(); s.Received != 0 || s.Drops != 0 {
+		t.Errorf("Stats = %+v, want nothing received on a quiet filter", s)
 	}
 }

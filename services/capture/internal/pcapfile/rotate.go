@@ -215,7 +215,7 @@ func (r *Rotator) rotate() error {
 
 // closeFile flushes and closes the current file. It does not fsync: readers
 // see the data in the page cache, and an fsync of a large file would stall
-// the capture while the kernel's socket queue overflows.
+// the capture while the kernel's ring overflows.
 func (r *Rotator) closeFile() error {
 	f := r.f
 	r.f = nil

@@ -19,6 +19,7 @@ type Row struct {
 	OursVal  float64   // median over rounds
 	RefVal   float64   // median over rounds
 	Ratios   []float64 // ours/ref, one per round both have
+	Values   []float64 // ours by round, for a figure alone
 	Target   *Target
 }
 
@@ -219,7 +220,9 @@ func pair(w string, o, r *series, unit string) Row {
 }
 
 func alone(w string, o *series, unit string) Row {
-	return Row{Workload: w, Ours: o.impl, Unit: unit, OursVal: median(mapValues(o.values(unit)))}
+	vs := mapValues(o.values(unit))
+	slices.Sort(vs)
+	return Row{Workload: w, Ours: o.impl, Unit: unit, OursVal: median(vs), Values: vs, Target: targetFor(w, "", unit)}
 }
 
 func mapValues(m map[int]float64) []float64 {
@@ -262,9 +265,22 @@ func Render(w io.Writer, rows []Row, notes []Note) error {
 		if lowerIsBetter(r.Unit) {
 			ours += " (lower is better)"
 		}
+		if r.Target != nil && r.Target.Absolute && len(r.Values) > 1 {
+			ours += fmt.Sprintf(", rounds %s–%s of %d", num(slices.Min(r.Values)), num(slices.Max(r.Values)), len(r.Values))
+		}
 		if r.Target != nil {
 			target = r.Target.String()
 			switch {
+			case r.Target.Absolute:
+				met = "yes"
+				if len(r.Values) == 0 {
+					met = "no data"
+				}
+				for _, v := range r.Values {
+					if !r.Target.Met(v) {
+						met = "**no**"
+					}
+				}
 			case len(r.Ratios) == 0:
 				met = "no data"
 			case r.Target.Met(median(r.Ratios)):

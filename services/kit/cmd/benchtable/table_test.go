@@ -135,6 +135,10 @@ func TestTargetFor(t *testing.T) {
 		{"some/latency", "raw", "p99-us", ""},                             // ≥ 0.9 is for throughputs
 		{"lab in containers vs host loopback/x", "loopback", "ops/s", ""}, // report only
 		{"udp ping-pong/size=64", "sockperf", "p50-us", ""},
+		{"lab throughput while recording socklab0/autoreply-udp", "tcpdump", "ops/s", "≥ 0.9"},
+		{"capture kernel drops under lab load/autoreply-udp", "", "drops", "≤ 0 every round"},
+		{"capture kernel drops under lab load/autoreply-udp", "tcpdump", "drops", ""}, // a figure, not a ratio
+		{"connid/store Claim", "", "B/id", ""},                                        // no target for figures alone
 	}
 	for _, tt := range tests {
 		got := ""
@@ -143,6 +147,34 @@ func TestTargetFor(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("targetFor(%q, %q, %q) = %q, want %q", tt.workload, tt.ref, tt.unit, got, tt.want)
+		}
+	}
+}
+
+// TestAbsoluteTarget renders a figure held to a bound in every round: one
+// round over it fails the row even when the median is within it.
+func TestAbsoluteTarget(t *testing.T) {
+	const w = "capture kernel drops under lab load/autoreply-udp conns=8 c=64"
+	tests := []struct {
+		rounds []float64
+		want   string
+	}{
+		{[]float64{0, 0, 0}, "| " + w + " | 0 drops (lower is better), rounds 0–0 of 3 | — | — | ≤ 0 every round | yes |"},
+		{[]float64{0, 12, 0}, "| " + w + " | 0 drops (lower is better), rounds 0–12.0 of 3 | — | — | ≤ 0 every round | **no** |"},
+		{[]float64{7}, "| " + w + " | 7.00 drops (lower is better) | — | — | ≤ 0 every round | **no** |"},
+	}
+	for _, tt := range tests {
+		var samples []Sample
+		for i, v := range tt.rounds {
+			samples = append(samples, Sample{Workload: w, Impl: "ours", Round: i + 1, External: true,
+				Units: []string{"drops"}, Values: map[string]float64{"drops": v}})
+		}
+		var b strings.Builder
+		if err := Render(&b, Build(samples), nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Split(b.String(), "\n")[2]; got != tt.want {
+			t.Errorf("rounds %v render\n%s\nwant\n%s", tt.rounds, got, tt.want)
 		}
 	}
 }
