@@ -154,7 +154,70 @@ function M.register(proto, name)
     end
 end
 
--- response_time returns an NSTime of b - a, two pinfo.rel_ts values.
+-- matcher links replies to requests. Requests wait in a queue per key
+-- (the client and, where the protocol has one, what it asked for); a reply
+-- takes the oldest request of its key. Links are made on the first pass
+-- and kept per message (frame, offset, length), so later passes and the
+-- GUI show them too, in both directions.
+function M.matcher()
+    local pending = {}
+    local links = {}
+    local m = {}
+
+    local function msgkey(pinfo, range)
+        return pinfo.number .. ":" .. range:offset() .. ":" .. range:len()
+    end
+
+    -- request queues a request and returns its link ({response = frame})
+    -- once its reply has been seen.
+    function m.request(pinfo, range, key, extra)
+        local mk = msgkey(pinfo, range)
+        if not pinfo.visited and not links[mk] then
+            local q = pending[key]
+            if not q then q = {}; pending[key] = q end
+            q[#q + 1] = {frame = pinfo.number, ts = pinfo.rel_ts, mk = mk, extra = extra}
+            links[mk] = {}
+        end
+        return links[mk]
+    end
+
+    -- response matches a reply with the oldest request of key and returns
+    -- its link: {request = frame, time = seconds, extra = what the
+    -- request stored}, or nil when no request was seen.
+    function m.response(pinfo, range, key)
+        local mk = msgkey(pinfo, range)
+        if not pinfo.visited and not links[mk] then
+            local q = pending[key]
+            if q and #q > 0 then
+                local r = table.remove(q, 1)
+                links[mk] = {request = r.frame, time = pinfo.rel_ts - r.ts, extra = r.extra}
+                links[r.mk] = {response = pinfo.number}
+            else
+                links[mk] = {}
+            end
+        end
+        local l = links[mk]
+        if l and l.request then return l end
+        return nil
+    end
+
+    -- link adds the fields of a link to tree: response_in on a request,
+    -- response_to and the time on a reply.
+    function m.add(tree, range, link, f_in, f_to, f_time)
+        if not link then return end
+        if link.response then
+            tree:add(f_in, range, link.response):set_generated()
+        end
+        if link.request then
+            tree:add(f_to, range, link.request):set_generated()
+            tree:add(f_time, range, M.nstime(link.time)):set_generated()
+        end
+    end
+
+    return m
+end
+
+-- nstime returns a duration in seconds as an NSTime.
 function M.nstime(d)
     if d < 0 then d = 0 end
     local s = math.floor(d)
