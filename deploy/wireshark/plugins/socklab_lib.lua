@@ -78,6 +78,32 @@ function M.printable(s, max)
     return s
 end
 
+-- text is printable for UTF-8 text: bytes from 0x80 up are kept (the
+-- column shows the characters; Wireshark marks invalid sequences), control
+-- bytes are escaped, and a cut never splits a character.
+function M.text(s, max)
+    max = max or 64
+    local cut = false
+    if #s > max then
+        local n = max
+        while n > 0 do
+            local b = s:byte(n + 1)
+            if not b or b < 0x80 or b >= 0xC0 then break end
+            n = n - 1
+        end
+        s, cut = s:sub(1, n), true
+    end
+    s = s:gsub("[%z\1-\31\127\\]", function(c)
+        if c == "\\" then return "\\\\" end
+        if c == "\t" then return "\\t" end
+        if c == "\r" then return "\\r" end
+        if c == "\n" then return "\\n" end
+        return string.format("\\x%02x", c:byte())
+    end)
+    if cut then s = s .. "..." end
+    return s
+end
+
 -- lines calls fn(pinfo, tree, line, range, first) for every whole line of
 -- tvb (line without its LF and one CR before it; range covers the line and
 -- its end) and returns the bytes used. Over TCP, an unfinished line at the
