@@ -16,7 +16,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ and the generated port table")
 
 // protocols are the filter names of the five dissectors.
-var protocols = []string{"autoreply", "tinytcp", "connid", "moviedb"}
+var protocols = []string{"autoreply", "tinytcp", "filestream", "connid", "moviedb"}
 
 // pluginHome returns a HOME in which the dissectors are installed the way
 // `make wireshark` installs them (a socklab folder in the personal Lua
@@ -153,7 +153,7 @@ func TestPluginsLoad(t *testing.T) {
 		}
 	}
 	prefs := tshark(t, home, "-G", "defaultprefs")
-	for _, s := range []lab.Service{lab.Autoreply, lab.TinyTCP, lab.ConnID, lab.MovieDB} {
+	for _, s := range lab.Servers() {
 		for _, tr := range s.Transports {
 			want := fmt.Sprintf("#%s.%s_port: %d\n", s.Name, tr, s.Port)
 			if !strings.Contains(prefs, want) {

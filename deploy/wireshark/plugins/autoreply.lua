@@ -31,15 +31,15 @@ local e = {
 }
 p.experts = {e.bad, e.error}
 
-local function request(pinfo, tree, msg, range, first)
+local function request(pinfo, tree, msg, range)
     local t = tree:add(f.request, range, socklab.printable(msg))
     t:add(f.reqlen, range, #msg)
-    socklab.info(pinfo, first, string.format("C: (%d bytes) %s", #msg, socklab.printable(msg, 40)))
+    socklab.info(pinfo, string.format("C: (%d bytes) %s", #msg, socklab.printable(msg, 40)))
 end
 
 local reply_pattern = '^REPLY id=()(%x*)() at=()(%S*)() len=()(%d*)() snippet="()(.*)()" note="()([^"]*)()"$'
 
-local function response(pinfo, tree, line, range, first)
+local function response(pinfo, tree, line, range)
     local t = tree:add(f.reply, range, socklab.printable(line))
     local sub = function(a, b) return range:range(a - 1, b - a) end
     local ia, id, ib, aa, at, ab, la, n, lb, sa, snippet, sb, na, note, nb = line:match(reply_pattern)
@@ -49,18 +49,18 @@ local function response(pinfo, tree, line, range, first)
         t:add(f.len, sub(la, lb), tonumber(n) or 0)
         t:add(f.snippet, sub(sa, sb), snippet)
         t:add(f.note, sub(na, nb), note)
-        socklab.info(pinfo, first, string.format("S: REPLY id=%s len=%s note=\"%s\"", id, n, note))
+        socklab.info(pinfo, string.format("S: REPLY id=%s len=%s note=\"%s\"", id, n, note))
         return
     end
     local msg = line:match("^ERROR (.*)$")
     if msg then
         t:add(f.error, range, socklab.printable(msg))
         t:add_proto_expert_info(e.error, "Error: " .. socklab.printable(msg))
-        socklab.info(pinfo, first, "S: ERROR " .. socklab.printable(msg, 40))
+        socklab.info(pinfo, "S: ERROR " .. socklab.printable(msg, 40))
         return
     end
     t:add_proto_expert_info(e.bad)
-    socklab.info(pinfo, first, "S: " .. socklab.printable(line, 40))
+    socklab.info(pinfo, "S: " .. socklab.printable(line, 40))
 end
 
 local ports
@@ -74,7 +74,7 @@ function p.dissector(tvb, pinfo, tree)
         -- a reply holds its line without LF.
         local data = tvb:len() > 0 and tvb:range(0, tvb:len()):raw() or ""
         local range = tvb()
-        if fromServer then response(pinfo, st, data, range, true) else request(pinfo, st, data, range, true) end
+        if fromServer then response(pinfo, st, data, range) else request(pinfo, st, data, range) end
         return tvb:len()
     end
     return socklab.lines(tvb, pinfo, st, fromServer and response or request)

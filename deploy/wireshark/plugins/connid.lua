@@ -53,7 +53,7 @@ local function valid_id(id)
     return #id >= 1 and #id <= 64 and not id:find("[^\33-\126]")
 end
 
-local function request(pinfo, tree, line, range, first)
+local function request(pinfo, tree, line, range)
     local t = tree:add(f.request, range, socklab.printable(line))
     local id = line:match("^HELLO (.*)$")
     local key
@@ -61,22 +61,22 @@ local function request(pinfo, tree, line, range, first)
         t:add(f.command, range:range(0, 5), "HELLO")
         t:add(f.id, range:range(6, #id), id)
         key = "HELLO " .. id
-        socklab.info(pinfo, first, "C: HELLO " .. id)
+        socklab.info(pinfo, "C: HELLO " .. id)
     elseif line == "PING" then
         t:add(f.command, range:range(0, 4), "PING")
         key = "PING"
-        socklab.info(pinfo, first, "C: PING")
+        socklab.info(pinfo, "C: PING")
     else
         t:add_proto_expert_info(e.malformed)
         key = "?"
-        socklab.info(pinfo, first, "C: " .. socklab.printable(line, 40) .. " (malformed)")
+        socklab.info(pinfo, "C: " .. socklab.printable(line, 40) .. " (malformed)")
     end
     local link = match.request(pinfo, range, client_key(pinfo, false) .. " " .. key,
         {addr = tostring(pinfo.src), port = pinfo.src_port})
     match.add(t, range, link, f.response_in, f.response_to, f.time)
 end
 
-local function response(pinfo, tree, line, range, first)
+local function response(pinfo, tree, line, range)
     local t = tree:add(f.response, range, socklab.printable(line))
     local key
     local id, addr, port = line:match("^OK (%S+) (%S+) (%d+)$")
@@ -87,23 +87,23 @@ local function response(pinfo, tree, line, range, first)
         t:add(f.address, range:range(ia, #addr), addr)
         t:add(f.port, range:range(ia + #addr + 1, #port), tonumber(port))
         key = "HELLO " .. id
-        socklab.info(pinfo, first, string.format("S: OK %s %s %s", id, addr, port))
+        socklab.info(pinfo, string.format("S: OK %s %s %s", id, addr, port))
     else
         id = line:match("^RESET (%S+)$")
         if id then
             t:add(f.id, range:range(6, #id), id)
             t:add_proto_expert_info(e.reset)
             key = "HELLO " .. id
-            socklab.info(pinfo, first, "S: RESET " .. id)
+            socklab.info(pinfo, "S: RESET " .. id)
         elseif line == "PONG" then
             key = "PING"
-            socklab.info(pinfo, first, "S: PONG")
+            socklab.info(pinfo, "S: PONG")
         else
             local code = line:match("^ERROR (.*)$") or line
             t:add(f.error, range, socklab.printable(code))
             t:add_proto_expert_info(e.error, "Error: " .. socklab.printable(code))
             key = "?"
-            socklab.info(pinfo, first, "S: " .. socklab.printable(line, 40))
+            socklab.info(pinfo, "S: " .. socklab.printable(line, 40))
         end
     end
     local word = line:match("^(%u+)") or ""
@@ -132,7 +132,7 @@ function p.dissector(tvb, pinfo, tree)
         local data = n > 0 and tvb:range(0, n):raw() or ""
         local body = data
         if not fromServer then body = body:gsub("\r?\n$", "", 1) end
-        fn(pinfo, st, body, tvb(), true)
+        fn(pinfo, st, body, tvb())
         return n
     end
     return socklab.lines(tvb, pinfo, st, fn)

@@ -199,14 +199,14 @@ local function key(pinfo)
     return tostring(socklab.stream(pinfo))
 end
 
-local function request(pinfo, tree, line, range, first)
+local function request(pinfo, tree, line, range)
     local t = tree:add(f.request, range, socklab.text(line, 200))
     local link = match.request(pinfo, range, key(pinfo))
     match.add(t, range, link, f.response_in, f.response_to, f.time)
     local r = json(line)
     if not r then
         t:add_proto_expert_info(e.notjson)
-        socklab.info(pinfo, first, "C: " .. socklab.text(line, 40) .. " (not JSON)")
+        socklab.info(pinfo, "C: " .. socklab.text(line, 40) .. " (not JSON)")
         return
     end
     local op = str(r.op) or "?"
@@ -227,17 +227,17 @@ local function request(pinfo, tree, line, range, first)
     if title then info = info .. ' "' .. socklab.text(title, 40) .. '"' end
     if str(r.cursor) then info = info .. " cursor=" .. socklab.text(r.cursor, 20) end
     if whole(r.limit) then info = info .. string.format(" limit=%d", r.limit) end
-    socklab.info(pinfo, first, info)
+    socklab.info(pinfo, info)
 end
 
-local function response(pinfo, tree, line, range, first)
+local function response(pinfo, tree, line, range)
     local t = tree:add(f.response, range, socklab.text(line, 200))
     local link = match.response(pinfo, range, key(pinfo))
     match.add(t, range, link, f.response_in, f.response_to, f.time)
     local r = json(line)
     if not r or type(r.ok) ~= "boolean" then
         t:add_proto_expert_info(e.badresp)
-        socklab.info(pinfo, first, "S: " .. socklab.text(line, 40) .. " (invalid)")
+        socklab.info(pinfo, "S: " .. socklab.text(line, 40) .. " (invalid)")
         return
     end
     t:add(f.ok, range, r.ok)
@@ -248,7 +248,7 @@ local function response(pinfo, tree, line, range, first)
         t:add(f.code, range, code)
         if str(err.message) then t:add(f.message, range, err.message) end
         t:add_proto_expert_info(e.error, "Error: " .. code)
-        socklab.info(pinfo, first, "S: error " .. code .. (str(err.message) and (": " .. socklab.text(err.message, 60)) or ""))
+        socklab.info(pinfo, "S: error " .. code .. (str(err.message) and (": " .. socklab.text(err.message, 60)) or ""))
         return
     end
     t:add(f.status, range, "ok")
@@ -267,7 +267,7 @@ local function response(pinfo, tree, line, range, first)
         t:add(f.next, range, r.next)
         info = info .. " next=" .. socklab.text(r.next, 20)
     end
-    socklab.info(pinfo, first, info)
+    socklab.info(pinfo, info)
 end
 
 local ports

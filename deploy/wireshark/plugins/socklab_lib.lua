@@ -52,12 +52,17 @@ function M.from_server(pinfo, ports)
     return pinfo.src_port < pinfo.dst_port
 end
 
--- info appends text to the Info column, separating messages with " | ".
-function M.info(pinfo, first, text)
-    if first then
-        pinfo.cols.info:set(text)
-    else
+-- info adds the summary of one message to the Info column: it replaces
+-- what TCP or UDP wrote there, and is appended with " | " to the messages
+-- already summarised for this frame (every summary starts "C: " or "S: ",
+-- which is how a second call for the same frame, as TCP makes after a
+-- reassembled message, finds them).
+function M.info(pinfo, text)
+    local cur = tostring(pinfo.cols.info)
+    if cur:match("^[CS]: ") then
         pinfo.cols.info:append(" | " .. text)
+    else
+        pinfo.cols.info:set(text)
     end
 end
 
@@ -104,7 +109,7 @@ function M.text(s, max)
     return s
 end
 
--- lines calls fn(pinfo, tree, line, range, first) for every whole line of
+-- lines calls fn(pinfo, tree, line, range) for every whole line of
 -- tvb (line without its LF and one CR before it; range covers the line and
 -- its end) and returns the bytes used. Over TCP, an unfinished line at the
 -- end asks TCP for one more segment (desegment_offset at its start), so a
@@ -116,12 +121,11 @@ function M.lines(tvb, pinfo, tree, fn, udp)
     if len == 0 then return 0 end
     local data = tvb:range(0, len):raw()
     local offset = 0
-    local first = true
     while offset < len do
         local lf = data:find("\n", offset + 1, true)
         if not lf then
             if udp then
-                fn(pinfo, tree, data:sub(offset + 1), tvb:range(offset, len - offset), first)
+                fn(pinfo, tree, data:sub(offset + 1), tvb:range(offset, len - offset))
                 return len
             end
             if tvb:reported_length_remaining(offset) > len - offset then
@@ -134,8 +138,7 @@ function M.lines(tvb, pinfo, tree, fn, udp)
         end
         local line = data:sub(offset + 1, lf - 1)
         if line:sub(-1) == "\r" then line = line:sub(1, -2) end
-        fn(pinfo, tree, line, tvb:range(offset, lf - offset), first)
-        first = false
+        fn(pinfo, tree, line, tvb:range(offset, lf - offset))
         offset = lf
     end
     return offset

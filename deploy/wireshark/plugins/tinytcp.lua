@@ -32,7 +32,7 @@ p.experts = {e.unknown, e.error}
 
 local verbs = {TIME = true, ECHO = true, HELP = true, QUIT = true}
 
-local function request(pinfo, tree, line, range, first)
+local function request(pinfo, tree, line, range)
     local t = tree:add(f.request, range, socklab.printable(line))
     local verb, arg = line:match("^([^ ]*) (.*)$")
     if not verb then verb = line end
@@ -43,10 +43,10 @@ local function request(pinfo, tree, line, range, first)
     if not verbs[up] then t:add_proto_expert_info(e.unknown) end
     local info = "C: " .. socklab.printable(verb, 16)
     if arg and arg ~= "" then info = info .. " " .. socklab.printable(arg, 40) end
-    socklab.info(pinfo, first, info)
+    socklab.info(pinfo, info)
 end
 
-local function response(pinfo, tree, line, range, first)
+local function response(pinfo, tree, line, range)
     local t = tree:add(f.response, range, socklab.printable(line))
     local word, rest = line:match("^([^ ]*) (.*)$")
     if not word then word = line end
@@ -54,7 +54,7 @@ local function response(pinfo, tree, line, range, first)
     if up:sub(1, 7) == "WELCOME" then
         t:add(f.reply, range, "WELCOME")
         t:add(f.text, range, socklab.printable(line))
-        socklab.info(pinfo, first, "S: " .. socklab.printable(line, 60))
+        socklab.info(pinfo, "S: " .. socklab.printable(line, 60))
         return
     end
     t:add(f.reply, range, up)
@@ -64,7 +64,7 @@ local function response(pinfo, tree, line, range, first)
         t:add(f.error, range, socklab.printable(rest or ""))
         t:add_proto_expert_info(e.error, "Error: " .. socklab.printable(rest or ""))
     end
-    socklab.info(pinfo, first, "S: " .. socklab.printable(line, 60))
+    socklab.info(pinfo, "S: " .. socklab.printable(line, 60))
 end
 
 local ports
