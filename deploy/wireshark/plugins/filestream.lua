@@ -245,7 +245,7 @@ local function body(tree, pinfo, typ, b, blen)
         tree:add(f.sent, b:range(8, 8), nsfrom(b:range(8, 8)))
         if blen > 16 then
             tree:add(f.padding, b:range(16, blen - 16))
-            if b:range(16, blen - 16):raw():find("[^%z]") then return nil, "padding is not zero" end
+            if b:range(16, blen - 16):raw():find("[^\0]") then return nil, "padding is not zero" end
         end
         if seq >= total then return nil, "seq not below total" end
         return string.format("seq=%d/%d", seq, total)

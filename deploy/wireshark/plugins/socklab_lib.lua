@@ -72,7 +72,7 @@ function M.printable(s, max)
     max = max or 64
     local cut = false
     if #s > max then s, cut = s:sub(1, max), true end
-    s = s:gsub("[%z\1-\31\127-\255\\]", function(c)
+    s = s:gsub("[%c\128-\255\\]", function(c)
         if c == "\\" then return "\\\\" end
         if c == "\t" then return "\\t" end
         if c == "\r" then return "\\r" end
@@ -98,7 +98,7 @@ function M.text(s, max)
         end
         s, cut = s:sub(1, n), true
     end
-    s = s:gsub("[%z\1-\31\127\\]", function(c)
+    s = s:gsub("[%c\\]", function(c)
         if c == "\\" then return "\\\\" end
         if c == "\t" then return "\\t" end
         if c == "\r" then return "\\r" end
