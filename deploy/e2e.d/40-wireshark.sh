@@ -8,7 +8,7 @@
 # tshark reports no Lua error. Segments of connections that began before the
 # recording (no SYN in it) and retransmissions are left out: their bytes
 # cannot be framed. Leaves the lab as it found it: the load generator it
-# starts runs one bounded round and stops.
+# starts runs one bounded round and stops, and so does the recording.
 
 ws_dir="$capdir/wireshark"
 ws_home="$ws_dir/home"
@@ -29,13 +29,19 @@ ws_tcp_ports=$(ws_ports tcp | tr '\n' ' ')
 ws_udp_ports=$(ws_ports udp | tr '\n' ' ')
 ws_protos="autoreply || tinytcp || filestream || connid || moviedb"
 
-# One round of the default mix, somewhat busier than the core's, while
-# tshark records the bridge (every port: the core sets CAPTURE_FILTER to
-# TinyTCP only, which is why this records with tshark itself).
-LOADGEN_DURATION=12s LOADGEN_RATE=300 timeout 120 docker compose up -d --quiet-build --scale loadgen=1 --force-recreate loadgen >/dev/null
-timeout 60 tshark -i socklab0 -a duration:6 -w "$ws_pcap" -q 2>>"$ws_dir/capture.stderr" || true
+# tshark records the bridge on every port (the core sets CAPTURE_FILTER to
+# TinyTCP only, which is why this records with tshark itself) while one
+# round of the default mix runs, somewhat busier than the core's; it starts
+# first and stops after the round, so the connections are whole.
+timeout 120 tshark -i socklab0 -a duration:90 -w "$ws_pcap" -q 2>"$ws_dir/capture.stderr" &
+ws_cap=$!
+for _ in $(seq 200); do grep -q "Capturing on" "$ws_dir/capture.stderr" && break; sleep 0.1; done
+LOADGEN_DURATION=6s LOADGEN_RATE=300 timeout 120 docker compose up -d --quiet-build --scale loadgen=1 --force-recreate loadgen >/dev/null
 ws_ids=$(docker compose ps -q -a loadgen)
-timeout 60 docker wait $ws_ids >/dev/null || fail "wireshark: the load generator did not finish its round"
+# shellcheck disable=SC2086
+timeout 90 docker wait $ws_ids >/dev/null || fail "wireshark: the load generator did not finish its round"
+kill -INT "$ws_cap" 2>/dev/null || true
+wait "$ws_cap" || true
 
 if [ ! -s "$ws_pcap" ]; then
   fail "wireshark: tshark recorded nothing on socklab0"
