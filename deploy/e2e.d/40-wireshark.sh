@@ -25,8 +25,8 @@ ws_ports() { grep -o "$1 = [0-9]*" deploy/wireshark/plugins/socklab_ports.lua | 
 # ws_any FIELD PORTS...: a display filter "FIELD == P1 || FIELD == P2 ..."
 # (no set syntax: its separator changed between Wireshark 4.0 and 4.2).
 ws_any() { local f=$1; shift; local p out=""; for p in "$@"; do out="${out:+$out || }$f == $p"; done; printf '%s' "$out"; }
-ws_tcp_ports=$(ws_ports tcp | tr '\n' ' ')
-ws_udp_ports=$(ws_ports udp | tr '\n' ' ')
+ws_tcp_ports=$(ws_ports tcp | paste -sd' ')
+ws_udp_ports=$(ws_ports udp | paste -sd' ')
 ws_protos="autoreply || tinytcp || filestream || connid || moviedb"
 
 # tshark records the bridge on every port (the core sets CAPTURE_FILTER to
@@ -36,7 +36,7 @@ ws_protos="autoreply || tinytcp || filestream || connid || moviedb"
 timeout 120 tshark -i socklab0 -a duration:90 -w "$ws_pcap" -q 2>"$ws_dir/capture.stderr" &
 ws_cap=$!
 for _ in $(seq 200); do grep -q "Capturing on" "$ws_dir/capture.stderr" && break; sleep 0.1; done
-LOADGEN_DURATION=6s LOADGEN_RATE=300 timeout 120 docker compose up -d --quiet-build --scale loadgen=1 --force-recreate loadgen >/dev/null
+LOADGEN_DURATION=6s LOADGEN_RATE=300 timeout 120 docker compose up -d --quiet-build --no-deps --scale loadgen=1 --force-recreate loadgen >/dev/null
 ws_ids=$(docker compose ps -q -a loadgen)
 # shellcheck disable=SC2086
 timeout 90 docker wait $ws_ids >/dev/null || fail "wireshark: the load generator did not finish its round"
@@ -45,7 +45,7 @@ wait "$ws_cap" || true
 
 if [ ! -s "$ws_pcap" ]; then
   fail "wireshark: tshark recorded nothing on socklab0"
-  sed 's/^/     | /' "$ws_dir/capture.stderr" | head -20
+  awk 'NR <= 20 {print "     | " $0}' "$ws_dir/capture.stderr"
 else
   ws_total=$(ws_tshark -r "$ws_pcap" -T fields -e frame.number | wc -l)
   # TCP streams whose start is in the recording.
@@ -68,25 +68,27 @@ else
     pass "wireshark: every frame with payload on a lab port decodes as a socklab protocol"
   else
     fail "wireshark: $(wc -l <<<"$ws_left") frames with payload on a lab port not decoded:"
-    sed 's/^/     | /' <<<"$ws_left" | head -20
+    awk 'NR <= 20 {print "     | " $0}' <<<"$ws_left"
   fi
   if [ -z "$ws_bad" ] && [ "$ws_luaerr" -eq 0 ]; then
     pass "wireshark: no malformed frame, no Lua error"
   else
     fail "wireshark: malformed frames or Lua errors ($ws_luaerr Lua errors):"
-    sed 's/^/     | /' <<<"$ws_bad" | head -20
+    awk 'NR <= 20 {print "     | " $0}' <<<"$ws_bad"
   fi
   for ws_p in autoreply tinytcp filestream connid moviedb; do
     ws_n=$(ws_tshark -r "$ws_pcap" -2 -Y "$ws_p" -T fields -e frame.number | wc -l)
     if [ "$ws_n" -gt 0 ]; then pass "wireshark: $ws_n frames decoded as $ws_p"; else fail "wireshark: no frame decoded as $ws_p"; fi
-    ws_tshark -r "$ws_pcap" -2 -Y "$ws_p" -T fields -e _ws.col.Protocol -e _ws.col.Info | awk '!seen[$0]++' | head -4 | sed 's/^/     /'
+    # A few distinct lines of each (awk reads to the end: no SIGPIPE).
+    ws_tshark -r "$ws_pcap" -2 -Y "$ws_p" -T fields -e _ws.col.Protocol -e _ws.col.Info |
+      awk '!seen[$0]++ && n++ < 4 {print "     " $0}'
   done
   ws_noise=$(grep -v '^Running as user "root"' "$ws_err" || true)
   if [ -z "$ws_noise" ]; then
     pass "wireshark: tshark loaded the plugins without a word on stderr"
   else
     fail "wireshark: tshark stderr:"
-    sed 's/^/     | /' <<<"$ws_noise" | head -20
+    awk 'NR <= 20 {print "     | " $0}' <<<"$ws_noise"
   fi
 fi
 rm -rf "$ws_dir"
