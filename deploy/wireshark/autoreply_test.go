@@ -28,6 +28,10 @@ func TestAutoreply(t *testing.T) {
 	tooLong.server([]byte("ERROR line too long\n"))
 	tooLong.close()
 
+	// A recording that begins in the middle of a reply.
+	mid := c.tcpJoined(hostPort(clientIP, 42003), srv)
+	mid.server([]byte(`9.104729381Z len=5 snippet="hello" note="copy that"` + "\n"))
+
 	cli := hostPort(clientIP, 42002)
 	c.udp(cli, srv, []byte("hello"))
 	c.udp(srv, cli, []byte(`REPLY id=aaaaaaaaaaaaaaaa at=2025-09-12T22:24:14.000000001Z len=5 snippet="hello" note="copy that"`))
@@ -37,5 +41,5 @@ func TestAutoreply(t *testing.T) {
 	c.udp(srv, cli, []byte(`REPLY id=cccccccccccccccc at=2025-09-12T22:24:14.000000003Z len=0 snippet="" note="copy that"`))
 
 	decode(t, c, "autoreply", "autoreply",
-		"autoreply.request.len", "autoreply.id", "autoreply.at", "autoreply.len", "autoreply.snippet", "autoreply.note", "autoreply.error")
+		"autoreply.request.len", "autoreply.id", "autoreply.at", "autoreply.len", "autoreply.snippet", "autoreply.note", "autoreply.error", "_ws.expert.message")
 }

@@ -46,6 +46,10 @@ func TestMovieDB(t *testing.T) {
 	}
 	exchange(`{"op":"all","cursor":"film 000","limit":300}`+"\n", big, nil, cuts)
 
+	// A recording that begins in the middle of a response.
+	mid := c.tcpJoined(hostPort(clientIP, port), srv)
+	mid.server([]byte(`lund","genres":["Comedy","Drama"],"runtime":90,"rating":""}]}` + "\n"))
+
 	out := decode(t, c, "moviedb", "moviedb",
 		"moviedb.op", "moviedb.title", "moviedb.cursor", "moviedb.limit", "moviedb.set", "moviedb.status", "moviedb.error.code",
 		"moviedb.movie.title", "moviedb.movie.year", "moviedb.movies", "moviedb.next", "moviedb.response_to", "moviedb.time")

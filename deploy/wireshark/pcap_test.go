@@ -86,6 +86,12 @@ func (c *capture) tcp(client, server string) *tcpConn {
 	return tc
 }
 
+// tcpJoined is a connection already open when the recording began: no
+// handshake.
+func (c *capture) tcpJoined(client, server string) *tcpConn {
+	return &tcpConn{c: c, cli: netip.MustParseAddrPort(client), srv: netip.MustParseAddrPort(server), cseq: 1000, sseq: 5000}
+}
+
 func (tc *tcpConn) segment(fromClient bool, flags layers.TCP, payload []byte) {
 	src, dst := tc.cli, tc.srv
 	seq, ack := &tc.cseq, &tc.sseq

@@ -28,8 +28,9 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     error = ProtoExpert.new("autoreply.error.expert", "Error reply",
         expert.group.RESPONSE_CODE, expert.severity.WARN),
+    continuation = socklab.continuation_expert("autoreply"),
 }
-p.experts = {e.bad, e.error}
+p.experts = {e.bad, e.error, e.continuation}
 
 local function request(pinfo, tree, msg, range)
     local t = tree:add(f.request, range, socklab.printable(msg))
@@ -57,6 +58,11 @@ local function response(pinfo, tree, line, range)
         t:add(f.error, range, socklab.printable(msg))
         t:add_proto_expert_info(e.error, "Error: " .. socklab.printable(msg))
         socklab.info(pinfo, "S: ERROR " .. socklab.printable(msg, 40))
+        return
+    end
+    if line:sub(1, 6) ~= "REPLY " then
+        t:add_proto_expert_info(e.continuation)
+        socklab.info(pinfo, "S: " .. socklab.printable(line, 40) .. " (continuation)")
         return
     end
     t:add_proto_expert_info(e.bad)

@@ -46,8 +46,9 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     error = ProtoExpert.new("moviedb.error.expert", "Error response",
         expert.group.RESPONSE_CODE, expert.severity.WARN),
+    continuation = socklab.continuation_expert("moviedb"),
 }
-p.experts = {e.notjson, e.badresp, e.error}
+p.experts = {e.notjson, e.badresp, e.error, e.continuation}
 
 -- A small JSON decoder: objects, arrays, strings (escapes and \u, surrogate
 -- pairs to UTF-8), numbers, true, false, null. It returns nil and the
@@ -234,6 +235,11 @@ local function response(pinfo, tree, line, range)
     local t = tree:add(f.response, range, socklab.text(line, 200))
     local link = match.response(pinfo, range, key(pinfo))
     match.add(t, range, link, f.response_in, f.response_to, f.time)
+    if line:sub(1, 1) ~= "{" then
+        t:add_proto_expert_info(e.continuation)
+        socklab.info(pinfo, "S: " .. socklab.text(line, 40) .. " (continuation)")
+        return
+    end
     local r = json(line)
     if not r or type(r.ok) ~= "boolean" then
         t:add_proto_expert_info(e.badresp)

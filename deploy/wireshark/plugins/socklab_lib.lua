@@ -183,6 +183,17 @@ function M.register(proto, name)
     end
 end
 
+-- continuation is the expert field for a line that does not begin like a
+-- message of its direction: the recording lacks the line's start (it
+-- began in the middle of a connection, or lost a segment), which is not a
+-- malformed message. Each dissector makes its own (expert fields carry
+-- the protocol's prefix).
+function M.continuation_expert(name)
+    return ProtoExpert.new(name .. ".continuation",
+        "Continuation: the start of this line is not in the capture (capture began mid-connection or lost a segment)",
+        expert.group.SEQUENCE, expert.severity.NOTE)
+end
+
 -- matcher links replies to requests. Requests wait in a queue per key
 -- (the client and, where the protocol has one, what it asked for); a reply
 -- takes the oldest request of its key. Links are made on the first pass
