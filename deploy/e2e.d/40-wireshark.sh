@@ -18,7 +18,9 @@ mkdir -p "$ws_home/.local/lib/wireshark/plugins/socklab"
 cp deploy/wireshark/plugins/*.lua "$ws_home/.local/lib/wireshark/plugins/socklab/"
 : >"$ws_err"
 # ws_tshark ARGS...: tshark with the socklab plugins, stderr collected.
-ws_tshark() { HOME="$ws_home" XDG_CONFIG_HOME="$ws_home/.config" timeout 180 tshark "$@" 2>>"$ws_err"; }
+# Segments a busy bridge delivers out of order are put back in order for
+# reassembly, as Wireshark can (a preference, off by default).
+ws_tshark() { HOME="$ws_home" XDG_CONFIG_HOME="$ws_home/.config" timeout 180 tshark -o tcp.reassemble_out_of_order:TRUE "$@" 2>>"$ws_err"; }
 
 # The lab's ports, from the generated port table (itself from the lab map).
 ws_ports() { grep -o "$1 = [0-9]*" deploy/wireshark/plugins/socklab_ports.lua | awk '{print $3}' | sort -un; }
@@ -48,8 +50,13 @@ if [ ! -s "$ws_pcap" ]; then
   awk 'NR <= 20 {print "     | " $0}' "$ws_dir/capture.stderr"
 else
   ws_total=$(ws_tshark -r "$ws_pcap" -T fields -e frame.number | wc -l)
-  # TCP streams whose start is in the recording.
-  ws_tshark -r "$ws_pcap" -Y "tcp.flags.syn == 1 && tcp.flags.ack == 0" -T fields -e tcp.stream | sort -u >"$ws_dir/whole"
+  # TCP streams whose start is in the recording, less those with bytes
+  # the recording lacks (a segment not captured).
+  ws_tshark -r "$ws_pcap" -Y "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment" -T fields -e tcp.stream | sort -u >"$ws_dir/holes"
+  ws_tshark -r "$ws_pcap" -Y "tcp.flags.syn == 1 && tcp.flags.ack == 0" -T fields -e tcp.stream | sort -u |
+    comm -23 - "$ws_dir/holes" >"$ws_dir/whole"
+  printf '%s TCP streams begin in the recording; %s streams with segments not captured are left out\n' \
+    "$(wc -l <"$ws_dir/whole")" "$(wc -l <"$ws_dir/holes")"
   # ws_keep: rows (tcp.stream first) of UDP frames and of whole TCP streams.
   ws_keep() { awk -F'\t' 'FILENAME == ARGV[1] {whole[$1]=1; next} $1=="" || ($1 in whole)' "$ws_dir/whole" -; }
   # shellcheck disable=SC2086
