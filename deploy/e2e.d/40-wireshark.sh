@@ -23,7 +23,7 @@ cp deploy/wireshark/plugins/*.lua "$ws_home/.local/lib/wireshark/plugins/socklab
 ws_tshark() { HOME="$ws_home" XDG_CONFIG_HOME="$ws_home/.config" timeout 180 tshark -o tcp.reassemble_out_of_order:TRUE "$@" 2>>"$ws_err"; }
 
 # The lab's ports, from the generated port table (itself from the lab map).
-ws_ports() { grep -o "$1 = [0-9]*" deploy/wireshark/plugins/socklab_ports.lua | awk '{print $3}' | sort -un; }
+ws_ports() { grep -o "$1 = [0-9][0-9]*" deploy/wireshark/plugins/socklab_ports.lua | awk '{print $3}' | sort -un; }
 # ws_any FIELD PORTS...: a display filter "FIELD == P1 || FIELD == P2 ..."
 # (no set syntax: its separator changed between Wireshark 4.0 and 4.2).
 ws_any() { local f=$1; shift; local p out=""; for p in "$@"; do out="${out:+$out || }$f == $p"; done; printf '%s' "$out"; }
