@@ -1,3 +1,3 @@
 package wireshark
 
-//go:generate go run ./cmd/wsports
+//go:generate go run ./internal/wsports
