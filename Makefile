@@ -97,6 +97,14 @@ capture:
 	@SOCKLAB_BINARIES=prebuilt $(COMPOSE) --profile capture up -d --wait capture
 	@echo "capturing socklab0 into $(CURDIR)/captures/ (open with wireshark or tshark -r)"
 
+## wireshark: install the socklab Lua dissectors where Wireshark and tshark load personal Lua plugins
+.PHONY: wireshark
+wireshark:
+	@dir=$$(tshark -G folders 2>/dev/null | sed -n 's/^Personal Lua Plugins:[[:space:]]*//p'); \
+	dir=$${dir:-$$HOME/.local/lib/wireshark/plugins}/socklab; \
+	mkdir -p "$$dir" && cp deploy/wireshark/plugins/*.lua "$$dir/" && \
+	echo "installed the socklab dissectors into $$dir (wireshark or tshark -r captures/x.pcap decodes them)"
+
 ## e2e: the lab end to end on this machine's Docker Engine
 e2e:
 	@deploy/e2e.sh

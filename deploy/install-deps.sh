@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what socklab's tests need and a fresh machine may lack: Debian's
 # netcat-openbsd and socat (real clients in tests), tshark (reads the e2e
-# capture), and Docker Compose v2 (built from its Go module when missing).
+# capture, runs the dissector tests), lua5.4 (the dissectors under Wireshark
+# 4.4's Lua), and Docker Compose v2 (built from its Go module when missing).
 # Idempotent: installs only what is missing. Needs root or sudo for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ need=()
 command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v socat >/dev/null || need+=(socat)
 command -v tshark >/dev/null || need+=(tshark)
+command -v lua5.4 >/dev/null || need+=(lua5.4) # the dissectors under Wireshark 4.4's Lua (deploy/wireshark)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

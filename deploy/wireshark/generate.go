@@ -1,0 +1,3 @@
+package wireshark
+
+//go:generate go run ./internal/wsports
