@@ -156,7 +156,7 @@ teardown() {
 
 lap "preflight"
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces and extra dockerd processes)"
-for c in docker dockerd containerd runc docker-proxy nsenter unshare ip flock sha256sum; do
+for c in docker dockerd containerd runc docker-proxy nsenter unshare ip flock sha256sum tshark; do
   command -v "$c" >/dev/null || die "$c is not installed"
 done
 for m in vxlan bridge; do
@@ -188,7 +188,10 @@ export -f save_images
 export work
 images=("${images[@]/%/:dev}")
 # Waiting for the lock (up to 10 minutes) is not part of the budget.
-if [ -n "$lock" ]; then
+# SWARM_IMAGES_TAR: use that `docker save` archive instead (built elsewhere).
+if [ -n "${SWARM_IMAGES_TAR:-}" ]; then
+  cp "$SWARM_IMAGES_TAR" "$work/images.tar"
+elif [ -n "$lock" ]; then
   timeout 900 flock -w 600 "$lock" bash -c "$(declare -p images); save_images" || die "make images / docker save failed"
 else
   timeout 300 bash -c "$(declare -p images); save_images" || die "make images / docker save failed"
@@ -315,13 +318,40 @@ out=$(in_ns br "$bin/moviedb/moviedb-client" -addrs "$fleet" get "Alien" 2>&1 ||
 expect "moviedb fleet on $fleet: every server answers" ":5002 +Alien" "$out"
 expect "moviedb fleet: the fleet files arrived as configs (they disagree on Alien)" 'servers disagree on "Alien"' "$out"
 
-lap "a client inside the overlay, across nodes"
+lap "a client inside the overlay, across nodes, seen as VXLAN on the underlay"
+# Traffic between nodes crosses slswarm0 as VXLAN: record it there while a
+# client on n3 asks the movie servers on n1 by service name.
+in_ns br tshark -q -i "${prefix}0" -f 'udp port 4789' -c 20 -a duration:30 -w "$work/vxlan.pcap" 2>"$work/tshark.log" &
+tshark_pid=$!
+until_ok 20 "tshark capturing on ${prefix}0" grep -q 'Capturing on' "$work/tshark.log"
 out=$(dk n3 run --rm --network "${stack}_lab" --read-only --cap-drop ALL --entrypoint /moviedb-client socklab/moviedb:dev \
   -addrs moviedb-1:5000,moviedb-2:5000,moviedb-3:5000 get "Alien" 2>&1 || true)
-expect "moviedb by service name from n3 (VXLAN to n1 and n2)" 'moviedb-2:5000' "$out"
+expect "moviedb by service name from n3" 'moviedb-2:5000' "$out"
+wait "$tshark_pid" || true
+text=$(tshark -r "$work/vxlan.pcap" -d udp.port==4789,vxlan -Y 'tcp.port == 5000' -T fields -e ip.src -e ip.dst 2>/dev/null || true)
+expect "the same exchange on ${prefix}0 as VXLAN: n3 to n1 outside, overlay addresses inside" \
+  "^$net\\.3,10\\.28\\.0\\.[0-9]+[[:space:]]+$net\\.1,10\\.28\\.0\\.[0-9]+$" "$text"
 out=$(dk n3 run --rm --network "${stack}_lab" --read-only --cap-drop ALL --entrypoint /tinytcp-client socklab/tinytcp:dev \
   -c TIME -c QUIT tinytcp 40000 2>&1 || true)
 expect "tinytcp by service name from n3" '^<- BYE$' "$out"
+
+lap "capture inside the overlay's namespace on n1"
+# What deploy/swarm/README.md tells people: on one node, the overlay is a
+# bridge br0 in the namespace 1-<first 10 characters of the network's ID>,
+# under the daemon's exec root (its mount namespace here).
+netid=$(dk n1 network inspect "${stack}_lab" --format '{{.Id}}')
+dpid=$(cat "/run/$prefix-n1/docker.pid")
+in_node_overlay() {
+  bounded 60 nsenter -t "$dpid" -m nsenter --net="/run/$prefix-n1/netns/1-${netid:0:10}" "$@"
+}
+in_node_overlay tshark -q -i br0 -f 'tcp port 5000' -c 10 -a duration:30 -w "$work/overlay.pcap" 2>"$work/tshark-overlay.log" &
+tshark_pid=$!
+until_ok 20 "tshark capturing on br0 in the overlay's namespace" grep -q 'Capturing on' "$work/tshark-overlay.log"
+dk n1 run --rm --network "${stack}_lab" --read-only --cap-drop ALL --entrypoint /moviedb-client socklab/moviedb:dev \
+  -addrs moviedb-1:5000 get "Alien" >/dev/null 2>&1 || fail "moviedb-1 from a container on n1"
+wait "$tshark_pid" || true
+text=$(tshark -r "$work/overlay.pcap" -T fields -e ip.src -e ip.dst -e tcp.dstport 2>/dev/null || true)
+expect "moviedb-1 exchange on n1's overlay bridge br0, overlay addresses" '^10\.28\.0\.[0-9]+[[:space:]]+10\.28\.0\.[0-9]+[[:space:]]+5000$' "$text"
 
 lap "six load generators over the nodes"
 bounded 30 deploy/swarm/swarm.sh load 6

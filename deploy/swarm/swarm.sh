@@ -37,27 +37,26 @@ load_env() {
   done <"$root/.env"
 }
 
-# servers lists the stack's services but the load generators.
-servers() {
-  docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}}' |
-    grep -v "^${stack}_loadgen$" | sort
-}
-
 # wait_servers returns once every server has its one task running (swarm
 # reports a task running only after its healthcheck passed), or fails
 # after SWARM_WAIT seconds naming those that are not.
 wait_servers() {
-  local end=$((SECONDS + wait_secs)) pending s
+  local end=$((SECONDS + wait_secs)) pending list s
   while :; do
     pending=()
-    for s in $(servers); do
-      [ "$(docker service ls --filter "name=$s" --format '{{.Name}} {{.Replicas}}' | awk -v s="$s" '$1 == s { print $2 }')" = 1/1 ] ||
-        pending+=("$s")
-    done
+    if list=$(docker service ls --filter "label=com.docker.stack.namespace=$stack" --format '{{.Name}} {{.Replicas}}'); then
+      list=$(grep -v "^${stack}_loadgen " <<<"$list" || true)
+      [ -n "$list" ] || pending=("(no services of the stack $stack)")
+      while read -r s replicas; do
+        [ -z "$s" ] || [ "$replicas" = 1/1 ] || pending+=("$s")
+      done <<<"$list"
+    else
+      pending=("(the manager does not answer)")
+    fi
     [ "${#pending[@]}" -eq 0 ] && return 0
     if [ "$SECONDS" -ge "$end" ]; then
       echo "swarm: not running and healthy after ${wait_secs}s: ${pending[*]}" >&2
-      for s in "${pending[@]}"; do docker service ps --no-trunc "$s" >&2 || true; done
+      for s in "${pending[@]}"; do docker service ps --no-trunc "$s" >&2 2>/dev/null || true; done
       return 1
     fi
     sleep 1
