@@ -6,24 +6,28 @@
 # in a fourth namespace, so every address exists only inside those
 # namespaces. Each node has its own data root, exec root, socket, config
 # file, cgroup parent and the vfs storage driver, and runs under
-# `nsenter --net` plus `unshare -m -u` (its own hostname) with a fresh sysfs on /sys/class/net
-# (`ip netns exec` would remount /sys and hide the cgroup mounts).
+# `nsenter --net` plus `unshare -m -u` (its own hostname) with a fresh
+# sysfs on /sys/class/net (`ip netns exec` would remount /sys and hide the
+# cgroup mounts).
 #
 # Steps: images built on the host and copied to every node (docker save |
 # docker load), a three-manager swarm, the stack deployed with
 # deploy/swarm/swarm.sh, every server healthy, each client answering on a
-# node's published ports and inside the overlay, six load generators
-# spread over the nodes with 0 errors in one merged report, then one node
-# killed whole (dockerd, its containerd and containers) and its services
-# running and healthy again on the others. Everything it creates is named
-# slswarm* and removed on every exit path. Bounded: SWARM_CHECK_TIMEOUT
-# seconds (default 240) from the images on, plus the image build.
+# node's published ports and inside the overlay (seen as VXLAN between the
+# nodes, and on the overlay's bridge in its namespace), six load generators
+# spread over the nodes with 0 errors in one merged report, a movie server
+# keeping its volume when its task is replaced, then one node killed whole
+# (dockerd, its containerd and containers) and its servers running and
+# healthy again on the others. Everything it creates is named slswarm* and
+# removed on every exit path. Bounded: SWARM_CHECK_TIMEOUT seconds (default
+# 240) from the images on, plus the image build.
 #
 # Needs root, dockerd, containerd, runc, docker-proxy, nsenter, unshare,
-# iproute2 and the vxlan and bridge kernel modules. Building and saving the
-# images takes the lab's docker lock (SOCKLAB_LOCK, default
-# /tmp/socklab-docker.lock; empty: no lock, when the caller holds it); the
-# nodes themselves use none of the lab's bridge or host ports.
+# iproute2, tshark and the vxlan and bridge kernel modules. Building and
+# saving the images takes the lab's docker lock (SOCKLAB_LOCK, default
+# /tmp/socklab-docker.lock; set it empty when the caller already holds the
+# lock); the nodes themselves use none of the lab's bridge or host ports.
+# SWARM_IMAGES_TAR=FILE uses that `docker save` archive instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -88,11 +92,12 @@ until_ok() {
 # left. Afterwards the node's mount namespace, and every mount its daemon
 # made, is gone with them.
 kill_node() {
-  local cg=/sys/fs/cgroup/pids/$prefix-$1 pids i
+  local cg=/sys/fs/cgroup/pids/$prefix-$1 pids
   [ -d "$cg" ] || return 0
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     pids=$(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
     [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086 # one PID a word
     kill -9 $pids 2>/dev/null || true
     sleep 0.1
   done
@@ -103,8 +108,10 @@ kill_node() {
 # the SHA-256 of containerd's address, the namespace and the container ID;
 # a shim killed with SIGKILL cannot remove it.
 remove_shim_sockets() {
-  local n=$1 id
-  for id in $(ls "$work/$n/data/containers" 2>/dev/null); do
+  local n=$1 dir id
+  for dir in "$work/$n/data/containers"/*/; do
+    [ -d "$dir" ] || continue
+    id=$(basename "$dir")
     rm -f "/run/containerd/s/$(printf '%s' "/run/$prefix-$n/containerd/containerd.sock/moby/$id" | sha256sum | cut -d' ' -f1)"
   done
 }
@@ -126,6 +133,7 @@ teardown() {
     # Stop the containers first, so their shims exit and remove their sockets.
     if [ -S "/run/$prefix-$n/docker.sock" ]; then
       ids=$(timeout 10 docker -H "$(sock "$n")" ps -aq 2>/dev/null || true)
+      # shellcheck disable=SC2086 # one ID a word
       [ -z "$ids" ] || timeout 20 docker -H "$(sock "$n")" rm -f $ids >/dev/null 2>&1 || true
     fi
   done
@@ -133,7 +141,7 @@ teardown() {
   for n in "${nodes[@]}"; do
     remove_shim_sockets "$n"
     for d in /sys/fs/cgroup/*/"$prefix-$n"; do
-      [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      [ ! -d "$d" ] || find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
     done
     ip netns del "$prefix-$n" 2>/dev/null || true
     rm -rf "/run/$prefix-$n"
@@ -144,7 +152,7 @@ teardown() {
   printf '\nswarm-check timings:\n'
   printf '%s\n' "${laps[@]}"
   leftover=$(ip netns list | grep -c "^$prefix" || true)
-  leftover=$((leftover + $(ls -d /sys/fs/cgroup/*/"$prefix"-* /run/"$prefix"-* "$work" 2>/dev/null | wc -l)))
+  for d in /sys/fs/cgroup/*/"$prefix"-* /run/"$prefix"-* "$work"; do [ ! -e "$d" ] || leftover=$((leftover + 1)); done
   if [ "$leftover" -ne 0 ]; then
     echo "swarm-check: $leftover namespaces, cgroups or directories left behind" >&2
     failures=$((failures + 1))
@@ -274,7 +282,8 @@ printf '%s\n' "$out"
 [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ] && pass "the host's dockerd is not in swarm mode" || fail "the host's dockerd is in swarm mode"
 
 lap "deploy the stack"
-export DOCKER_HOST=$(sock n1) SWARM_WAIT=150
+DOCKER_HOST=$(sock n1)
+export DOCKER_HOST SWARM_WAIT=150
 export LOADGEN_REPLICAS=0 LOADGEN_DURATION=${SWARM_LOAD_DURATION:-15s} LOADGEN_RESTART_CONDITION=none
 bounded 200 deploy/swarm/swarm.sh up 0 || die "the stack did not become healthy"
 pass "every server running and healthy"
@@ -297,6 +306,13 @@ for s in autoreply tinytcp filestream connid moviedb-1 moviedb-2 moviedb-3; do
 done
 [ "${node_of[moviedb-1]:-}" = n1 ] && [ "${node_of[moviedb-2]:-}" = n1 ] && [ "${node_of[moviedb-3]:-}" = n1 ] &&
   pass "movie servers on their labelled node n1" || fail "movie servers on ${node_of[moviedb-1]:-?} ${node_of[moviedb-2]:-?} ${node_of[moviedb-3]:-?}"
+
+# What swarm keeps of compose's hardening, and what it drops.
+n=${node_of[tinytcp]:-n1}
+c=$(dk "$n" ps -q --filter "label=com.docker.swarm.service.name=${stack}_tinytcp" | head -1)
+got=$(dk "$n" inspect --format 'ro={{.HostConfig.ReadonlyRootfs}} capdrop={{.HostConfig.CapDrop}} mem={{.HostConfig.Memory}} pids={{.HostConfig.PidsLimit}} secopt={{.HostConfig.SecurityOpt}}' "$c")
+expect "tinytcp's container: read-only root, no capabilities, 256 MiB, 512 pids" '^ro=true capdrop=\[ALL\] mem=268435456 pids=512 ' "$got"
+expect "tinytcp's container: no no-new-privileges (swarm has no such option)" 'secopt=\[\]$' "$got"
 
 lap "clients on the nodes' published ports"
 addr() { ip_of "${node_of[$1]:-n1}"; }
@@ -362,7 +378,8 @@ spread=$(awk '{print $2}' <<<"$states" | sort -u | wc -l)
 [ "$spread" -eq 3 ] && pass "load generators ran on all 3 nodes" || fail "load generators ran on $spread nodes"
 
 lap "one merged report from every node's results volume"
-export SWARM_NODES="$(sock n1) $(sock n2) $(sock n3)"
+SWARM_NODES="$(sock n1) $(sock n2) $(sock n3)"
+export SWARM_NODES
 report=$(bounded 120 deploy/swarm/swarm.sh results 2>&1 || true)
 printf '%s\n' "$report"
 expect "merged report covers 6 generators" '\(6 generators: ' "$report"
@@ -392,7 +409,7 @@ victim_pick() {
   if [ "$n2" -gt "$n3" ]; then victim=n2; elif [ "$n3" -gt 0 ]; then victim=n3; else victim=; fi
 }
 victim_pick
-for i in 1 2 3; do
+for _ in 1 2 3; do
   [ -z "$victim" ] || break
   bounded 60 docker service update --force --detach=false --quiet "${stack}_tinytcp" >/dev/null || true
   node_of[tinytcp]=n$(docker service ps "${stack}_tinytcp" --filter desired-state=running --format '{{.Node}}' | sed 's/.*-n//')

@@ -96,7 +96,11 @@ results() {
     mkdir -p "$tmp/$n"
     local id
     id=$(docker "${args[@]}" create --entrypoint /app -v "${stack}_results:/results:ro" socklab/loadgen:dev)
-    docker "${args[@]}" cp "$id:/results/." - | tar -x -C "$tmp/$n"
+    if ! docker "${args[@]}" cp "$id:/results/." - | tar -x -C "$tmp/$n"; then
+      docker "${args[@]}" rm -v "$id" >/dev/null || true
+      echo "swarm: cannot copy the results out of ${node:-this daemon}" >&2
+      return 1
+    fi
     docker "${args[@]}" rm -v "$id" >/dev/null
   done
   files=$(find "$tmp" -name '*.json' -type f | sort)
