@@ -223,17 +223,29 @@ for n in "${nodes[@]}"; do
 done
 pass "3 nodes on ${prefix}0 ($net.0/24, inside the namespaces)"
 
-lap "start three dockerd"
-# node N runs in its own pids cgroup, so that every process it starts
+lap "start three dockerd, each with its own containerd"
+# Node N runs in its own pids cgroup, so that every process it starts
 # (containerd, shims) can be found and killed; containers go under the
-# same parent (--cgroup-parent). The nodes have no route out of their
-# namespaces, and DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 stops the swarm
-# agent from trying a registry before each task (it would wait for the
-# lookup to fail every time).
+# same parent (--cgroup-parent). Each node starts its own containerd and
+# hands it to dockerd: left to itself, dockerd would use a system
+# containerd at /run/containerd/containerd.sock when there is one (Docker
+# CE hosts have it), and the nodes and the host would share its "moby"
+# namespace. The nodes have no route out of their namespaces, and
+# DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 stops the swarm agent from trying
+# a registry before each task (it would wait for the lookup to fail every
+# time).
 start_node() {
-  local n=$1 d=$work/$1
-  mkdir -p "$d/data" "/run/$prefix-$n" "/sys/fs/cgroup/pids/$prefix-$n"
+  local n=$1 d=$work/$1 r=/run/$prefix-$1
+  mkdir -p "$d/data" "$r" "/sys/fs/cgroup/pids/$prefix-$n"
   echo '{}' >"$d/daemon.json"
+  cat >"$d/containerd.toml" <<EOT
+version = 2
+root = "$d/containerd"
+state = "$r/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$r/containerd/containerd.sock"
+EOT
   (
     echo "$BASHPID" >"/sys/fs/cgroup/pids/$prefix-$n/cgroup.procs"
     exec nsenter --net="/run/netns/$prefix-$n" unshare -m -u --propagation private sh -c '
@@ -243,7 +255,14 @@ start_node() {
       mount -t sysfs "$2" "$1/sys"
       mount --bind "$1/sys/class/net" /sys/class/net
       umount "$1/sys"
-      DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec dockerd --config-file "$1/daemon.json" --data-root "$1/data" --exec-root "/run/$2" \
+      containerd --config "$1/containerd.toml" --log-level warn &
+      i=0
+      until [ -S "/run/$2/containerd/containerd.sock" ]; do
+        i=$((i + 1)); [ "$i" -lt 300 ] || { echo "containerd did not start" >&2; exit 1; }
+        sleep 0.1
+      done
+      DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec dockerd --config-file "$1/daemon.json" \
+        --containerd "/run/$2/containerd/containerd.sock" --data-root "$1/data" --exec-root "/run/$2" \
         --pidfile "/run/$2/docker.pid" -H "unix:///run/$2/docker.sock" --storage-driver vfs \
         --cgroup-parent "/$2" --log-level warn' sh "$d" "$prefix-$n"
   ) >"$d/dockerd.log" 2>&1 &
