@@ -12,7 +12,7 @@
 #
 # Steps: images built on the host and copied to every node (docker save |
 # docker load), a three-manager swarm, the stack deployed with
-# deploy/swarm/swarm.sh, every server healthy, each client answering on a
+# make swarm-up, every server healthy, each client answering on a
 # node's published ports and inside the overlay (seen as VXLAN between the
 # nodes, and on the overlay's bridge in its namespace), six load generators
 # spread over the nodes with 0 errors in one merged report, a movie server
@@ -304,8 +304,10 @@ lap "deploy the stack"
 DOCKER_HOST=$(sock n1)
 export DOCKER_HOST SWARM_WAIT=150
 export LOADGEN_REPLICAS=0 LOADGEN_DURATION=${SWARM_LOAD_DURATION:-15s} LOADGEN_RESTART_CONDITION=none
-bounded 200 deploy/swarm/swarm.sh up 0 || die "the stack did not become healthy"
-pass "every server running and healthy"
+# make swarm-up: deploy, wait for every server, start one load generator
+# (one 15 s round: LOADGEN_RESTART_CONDITION=none).
+bounded 200 make -s swarm-up || die "the stack did not become healthy"
+pass "make swarm-up: every server running and healthy"
 
 lap "every server healthy on its node"
 declare -A node_of
@@ -355,8 +357,11 @@ expect "moviedb fleet: the fleet files arrived as configs (they disagree on Alie
 
 lap "a client inside the overlay, across nodes, seen as VXLAN on the underlay"
 # Traffic between nodes crosses slswarm0 as VXLAN: record it there while a
-# client on n3 asks the movie servers on n1 by service name.
-in_ns br tshark -q -i "${prefix}0" -f 'udp port 4789' -c 20 -a duration:30 -w "$work/vxlan.pcap" 2>"$work/tshark.log" &
+# client on n3 asks the movie servers on n1 by service name. The filter
+# looks inside: UDP 8 + VXLAN 8 + Ethernet 14 + IPv4 20 bytes, then the TCP
+# ports (the load generator started by swarm-up talks to others too).
+in_ns br tshark -q -i "${prefix}0" -f 'udp port 4789 and (udp[50:2] = 5000 or udp[52:2] = 5000)' \
+  -c 10 -a duration:30 -w "$work/vxlan.pcap" 2>"$work/tshark.log" &
 tshark_pid=$!
 until_ok 20 "tshark capturing on ${prefix}0" grep -q 'Capturing on' "$work/tshark.log"
 out=$(dk n3 run --rm --network "${stack}_lab" --read-only --cap-drop ALL --entrypoint /moviedb-client socklab/moviedb:dev \
@@ -389,7 +394,7 @@ text=$(tshark -r "$work/overlay.pcap" -T fields -e ip.src -e ip.dst -e tcp.dstpo
 expect "moviedb-1 exchange on n1's overlay bridge br0, overlay addresses" '^10\.28\.0\.[0-9]+[[:space:]]+10\.28\.0\.[0-9]+[[:space:]]+5000$' "$text"
 
 lap "six load generators over the nodes"
-bounded 30 deploy/swarm/swarm.sh load 6
+bounded 30 make -s swarm-load N=6
 until_ok 120 "6 load generators completed their round" bash -c "[ \$(docker service ps ${stack}_loadgen --format '{{.CurrentState}}' | grep -c '^Complete') -ge 6 ]" || true
 states=$(docker service ps "${stack}_loadgen" --format '{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}')
 printf '%s\n' "$states"
@@ -399,7 +404,7 @@ spread=$(awk '{print $2}' <<<"$states" | sort -u | wc -l)
 lap "one merged report from every node's results volume"
 SWARM_NODES="$(sock n1) $(sock n2) $(sock n3)"
 export SWARM_NODES
-report=$(bounded 120 deploy/swarm/swarm.sh results 2>&1 || true)
+report=$(bounded 120 make -s swarm-results 2>&1 || true)
 printf '%s\n' "$report"
 expect "merged report covers 6 generators" '\(6 generators: ' "$report"
 expect "merged report: traffic flowed" '^ *successes +[1-9][0-9]*' "$report"
@@ -460,3 +465,8 @@ done
 tiny=$(docker service ps "${stack}_tinytcp" --filter desired-state=running --format '{{.Node}}' | head -1)
 out=$(in_ns br "$bin/tinytcp/tinytcp-client" -c TIME -c QUIT "$net.${tiny##*-n}" 40000 2>&1 || true)
 expect "tinytcp answers on $tiny, where it runs now" '^<- BYE$' "$out"
+
+lap "make swarm-down, with a node down"
+bounded 90 make -s swarm-down >/dev/null || fail "make swarm-down"
+left_services=$(docker service ls -q --filter "label=com.docker.stack.namespace=$stack")
+[ -z "$left_services" ] && pass "the stack is gone" || fail "services left after make swarm-down: $left_services"
