@@ -11,6 +11,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/socklab/socklab/services/kit/lab"
 )
 
 // stackFile is the swarm stack, deploy/swarm/stack.yml.
@@ -237,4 +239,37 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestSwarmStackFollowsLabMap: every service of the lab map but those the
+// stack leaves out is in the stack under its names, with the map's image,
+// and each server instance publishes the map's port on each of its
+// transports at the map's host port.
+func TestSwarmStackFollowsLabMap(t *testing.T) {
+	stack := loadStack(t)
+	for _, s := range lab.Services() {
+		for i, name := range s.Names() {
+			if _, excluded := notInStack[name]; excluded {
+				continue
+			}
+			svc, ok := stack.Services[name]
+			if !ok {
+				t.Errorf("deploy/swarm/stack.yml has no service %q (lab map: %s)", name, s.Name)
+				continue
+			}
+			if svc.Image != s.Image() {
+				t.Errorf("deploy/swarm/stack.yml: %s image = %q, want %q", name, svc.Image, s.Image())
+			}
+			if !s.Server || i >= len(s.HostPorts) {
+				continue
+			}
+			got := portSet(svc.Ports)
+			for _, tr := range s.Transports {
+				want := fmt.Sprintf("%d/%s published %d", s.Port, tr, s.HostPorts[i])
+				if !got[want] {
+					t.Errorf("deploy/swarm/stack.yml: %s has no port %s (lab map); it has %v", name, want, slices.Sorted(maps.Keys(got)))
+				}
+			}
+		}
+	}
 }
