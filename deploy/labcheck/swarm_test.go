@@ -72,12 +72,8 @@ func TestSwarmStackMatchesCompose(t *testing.T) {
 		}
 	}
 
-	for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
-		c, ok := compose.Services[name]
-		if !ok {
-			continue
-		}
-		s := stack.Services[name]
+	for _, name := range inBoth(compose, stack) {
+		c, s := compose.Services[name], stack.Services[name]
 		if c.Image != s.Image {
 			t.Errorf("%s: image %q in docker-compose.yml, %q in deploy/swarm/stack.yml", name, c.Image, s.Image)
 		}
@@ -105,12 +101,8 @@ func TestSwarmStackMatchesCompose(t *testing.T) {
 func TestSwarmStackHardening(t *testing.T) {
 	compose := loadCompose(t, filepath.Join(root, "docker-compose.yml"))
 	stack := loadStack(t)
-	for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
-		c, ok := compose.Services[name]
-		if !ok {
-			continue
-		}
-		s := stack.Services[name]
+	for _, name := range inBoth(compose, stack) {
+		c, s := compose.Services[name], stack.Services[name]
 		if c.ReadOnly != s.ReadOnly {
 			t.Errorf("%s: read_only %v in docker-compose.yml, %v in the stack", name, c.ReadOnly, s.ReadOnly)
 		}
@@ -175,6 +167,18 @@ func TestSwarmStackRunsWithoutIPVS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// inBoth lists, sorted, the services that both projects define.
+func inBoth(a, b *types.Project) []string {
+	var out []string
+	for name := range a.Services {
+		if _, ok := b.Services[name]; ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // diffEnv lists the differences between compose's environment c and the
