@@ -112,3 +112,28 @@ e2e:
 ## clean: remove build output
 clean:
 	rm -rf $(BIN)
+
+# The lab on Docker Swarm (deploy/swarm/README.md): a manager through
+# DOCKER_HOST or the docker context; SWARM_NODES lists every node's daemon
+# for swarm-results.
+.PHONY: swarm-up swarm-load swarm-results swarm-down swarm-check
+
+## swarm-up: deploy the lab as the stack socklab; returns when every server is healthy
+swarm-up:
+	@deploy/swarm/swarm.sh up 1
+
+## swarm-load: run N load generators spread over the swarm's nodes (make swarm-load N=6)
+swarm-load:
+	@deploy/swarm/swarm.sh load $(N)
+
+## swarm-results: gather the result files of every node in SWARM_NODES and merge them (SINCE=10m)
+swarm-results:
+	@deploy/swarm/swarm.sh results $(SINCE)
+
+## swarm-down: remove the stack (each node keeps its volumes)
+swarm-down:
+	@deploy/swarm/swarm.sh down
+
+## swarm-check: the stack on a three-node swarm simulated on this host (root; the host's dockerd stays out of swarm mode)
+swarm-check:
+	@deploy/swarm/check.sh
