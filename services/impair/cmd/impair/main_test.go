@@ -173,4 +173,3 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
-
