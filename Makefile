@@ -11,7 +11,7 @@ COUNT     ?= 5
 COMPOSE   ?= docker compose
 N         ?= 3
 
-.PHONY: all build test vet fmt fuzz bench bench-capture clean compose images up down logs load results capture e2e check deps
+.PHONY: all build test vet fmt fuzz bench bench-capture clean compose images up down logs load results capture e2e check deps impair impair-image
 
 all: fmt vet test build
 
@@ -108,6 +108,18 @@ wireshark:
 ## e2e: the lab end to end on this machine's Docker Engine
 e2e:
 	@deploy/e2e.sh
+
+## impair: shape a service's links, both directions (make impair SERVICE=filestream LOSS=10% RATE=2mbit DELAY=40ms JITTER=10ms);
+##         SERVICE alone clears it, nothing lists what is in force (see services/impair)
+impair: impair-image
+	@$(BIN)/impair $(if $(SERVICE),set $(SERVICE) $(if $(LOSS),-loss $(LOSS)) $(if $(RATE),-rate $(RATE)) $(if $(DELAY),-delay $(DELAY)) $(if $(JITTER),-jitter $(JITTER)),list)
+
+## impair-image: the impair command on the host (bin/impair) and the image it runs in a container's namespace
+impair-image:
+	@mkdir -p $(BIN)
+	@cd services/impair && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/impair ./cmd/impair
+	@$(GO) run ./services/kit/cmd/imagebin -only impair -o $(BIN)/image >/dev/null
+	@$(COMPOSE) -f deploy/impair.compose.yml build --quiet impair
 
 ## clean: remove build output
 clean:
