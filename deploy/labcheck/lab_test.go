@@ -16,9 +16,9 @@ import (
 	"github.com/socklab/socklab/services/kit/lab"
 )
 
-// portSet renders a service's ports as sorted "HOSTIP:PUBLISHED->TARGET/PROTO"
+// publishedPorts renders a service's ports as sorted "HOSTIP:PUBLISHED->TARGET/PROTO"
 // strings, comparable whatever order a file lists them in.
-func portSet(ports []types.ServicePortConfig) []string {
+func publishedPorts(ports []types.ServicePortConfig) []string {
 	var out []string
 	for _, p := range ports {
 		out = append(out, fmt.Sprintf("%s:%s->%d/%s", p.HostIP, p.Published, p.Target, p.Protocol))
@@ -49,7 +49,7 @@ func TestComposePortsAndEnv(t *testing.T) {
 				continue // TestComposeHasLabServices says so
 			}
 			if s.Server {
-				if got, want := portSet(svc.Ports), wantPorts(s, i); !slices.Equal(got, want) {
+				if got, want := publishedPorts(svc.Ports), wantPorts(s, i); !slices.Equal(got, want) {
 					t.Errorf("docker-compose.yml: %s ports = %v, want %v (lab map)", name, got, want)
 				}
 				listen := svc.Environment[s.EnvPrefix+"ADDR"]
@@ -60,7 +60,7 @@ func TestComposePortsAndEnv(t *testing.T) {
 					t.Errorf("docker-compose.yml: %s listens on %v, want port %d (%sADDR or %sPORTS)", name, deref(listen), s.Port, s.EnvPrefix, s.EnvPrefix)
 				}
 			} else if len(svc.Ports) > 0 && len(s.HostPorts) == 0 {
-				t.Errorf("docker-compose.yml: %s publishes %v; the lab map has no host port for it", name, portSet(svc.Ports))
+				t.Errorf("docker-compose.yml: %s publishes %v; the lab map has no host port for it", name, publishedPorts(svc.Ports))
 			}
 			if s.Metrics {
 				want := ":" + strconv.Itoa(lab.MetricsPort)
@@ -72,12 +72,6 @@ func TestComposePortsAndEnv(t *testing.T) {
 	}
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return "(unset)"
-	}
-	return strconv.Quote(*s)
-}
 
 // TestDefaultMix: the default loadgen mix stands in one place, the lab map;
 // .env and compose either leave it empty or say the same.
