@@ -132,8 +132,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		tick = time.Second
 	}
 	p.Engine.Tick = tick
+	live := &result.Live{Meta: p.Meta, Dir: cfg.Results}
 	p.Engine.OnTick = func(pr engine.Progress) {
 		m.Update(pr)
+		if err := live.Update(pr); err != nil {
+			log.Warn("result not rewritten", zap.Error(err))
+		}
 		if cfg.Progress > 0 {
 			printer.Print(pr)
 		}
