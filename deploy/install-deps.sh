@@ -10,6 +10,7 @@ need=()
 command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v socat >/dev/null || need+=(socat)
 command -v tshark >/dev/null || need+=(tshark)
+command -v chromium >/dev/null || need+=(chromium) # loads the dashboard in e2e, make screenshot
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
