@@ -98,8 +98,9 @@ capture:
 screenshot:
 	@command -v chromium >/dev/null || { echo "screenshot: chromium is missing: run make deps"; exit 1; }
 	@mkdir -p results
-	@timeout 60 chromium --headless $(if $(filter 0,$(shell id -u)),--no-sandbox) --disable-gpu --hide-scrollbars \
-	  --window-size=1400,1900 --timeout=6000 --screenshot=$(CURDIR)/results/dashboard.png http://127.0.0.1:8080/ >/dev/null 2>&1
+	@profile=$$(mktemp -d); timeout 60 chromium --headless $(if $(filter 0,$(shell id -u)),--no-sandbox) --disable-gpu \
+	  --hide-scrollbars --user-data-dir=$$profile --window-size=1400,1900 --timeout=6000 \
+	  --screenshot=$(CURDIR)/results/dashboard.png http://127.0.0.1:8080/ >/dev/null 2>&1; rc=$$?; rm -rf $$profile; exit $$rc
 	@echo "results/dashboard.png"
 
 ## e2e: the lab end to end on this machine's Docker Engine

@@ -14,10 +14,15 @@ chromium_flags=(--headless --disable-gpu --hide-scrollbars)
 # its event stream open, so Chromium dumps it when --timeout stops it). On
 # a loaded machine Chromium may stop before the first state is drawn: then
 # it looks again, up to 3 times.
+# Each look has a profile of its own: with the default one, a second
+# Chromium (another look still exiting, anyone else's) hands the page to
+# the first and exits at once.
 dash_dom() {
-  local dom="" i
+  local dom="" i profile
   for i in 1 2 3; do
-    dom=$(timeout 60 chromium "${chromium_flags[@]}" --timeout=6000 --dump-dom "$dash/" 2>/dev/null || true)
+    profile=$(mktemp -d)
+    dom=$(timeout 60 chromium "${chromium_flags[@]}" --user-data-dir="$profile" --timeout=6000 --dump-dom "$dash/" 2>/dev/null || true)
+    rm -rf "$profile"
     if grep -q 'data-rounds="[1-9]' <<<"$dom"; then break; fi
   done
   printf '%s\n' "$dom"
