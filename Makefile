@@ -71,6 +71,7 @@ images: compose
 
 ## up: build the images and start the lab; returns when every server is healthy
 up: images
+	@mkdir -p captures # the dashboard mounts it; made here, it is the user's, not root's
 	@SOCKLAB_BINARIES=prebuilt $(COMPOSE) up -d --wait
 	@$(COMPOSE) ps --format 'table {{.Service}}\t{{.Status}}\t{{.Ports}}'
 
@@ -104,6 +105,16 @@ wireshark:
 	dir=$${dir:-$$HOME/.local/lib/wireshark/plugins}/socklab; \
 	mkdir -p "$$dir" && cp deploy/wireshark/plugins/*.lua "$$dir/" && \
 	echo "installed the socklab dissectors into $$dir (wireshark or tshark -r captures/x.pcap decodes them)"
+
+## screenshot: a PNG of the dashboard (http://127.0.0.1:8080/, make up first) into results/dashboard.png
+.PHONY: screenshot
+screenshot:
+	@command -v chromium >/dev/null || { echo "screenshot: chromium is missing: run make deps"; exit 1; }
+	@mkdir -p results
+	@profile=$$(mktemp -d); timeout 60 chromium --headless $(if $(filter 0,$(shell id -u)),--no-sandbox) --disable-gpu \
+	  --hide-scrollbars --user-data-dir=$$profile --window-size=1400,1900 --timeout=6000 \
+	  --screenshot=$(CURDIR)/results/dashboard.png http://127.0.0.1:8080/ >/dev/null 2>&1; rc=$$?; rm -rf $$profile; exit $$rc
+	@echo "results/dashboard.png"
 
 ## e2e: the lab end to end on this machine's Docker Engine
 e2e:

@@ -12,6 +12,8 @@ command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v socat >/dev/null || need+=(socat)
 command -v tshark >/dev/null || need+=(tshark)
 command -v lua5.4 >/dev/null || need+=(lua5.4) # the dissectors under Wireshark 4.4's Lua (deploy/wireshark)
+command -v chromium >/dev/null || need+=(chromium) # loads the dashboard in e2e, make screenshot
+command -v curl >/dev/null || need+=(curl) # e2e asks the dashboard's API
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -37,7 +37,7 @@ func wantPorts(s lab.Service, i int) []string {
 	return out
 }
 
-// TestComposePortsAndEnv: each server publishes its lab map ports on
+// TestComposePortsAndEnv: each service with a port publishes its lab map ports on
 // 127.0.0.1 only, for each of its transports, listens on its port, and
 // serves /metrics on lab.MetricsPort.
 func TestComposePortsAndEnv(t *testing.T) {
@@ -48,7 +48,7 @@ func TestComposePortsAndEnv(t *testing.T) {
 			if !ok {
 				continue // TestComposeHasLabServices says so
 			}
-			if s.Server {
+			if s.Port != 0 {
 				if got, want := publishedPorts(svc.Ports), wantPorts(s, i); !slices.Equal(got, want) {
 					t.Errorf("docker-compose.yml: %s ports = %v, want %v (lab map)", name, got, want)
 				}
@@ -117,7 +117,7 @@ func readFile(t *testing.T, rel string) string {
 	return string(b)
 }
 
-// TestDockerfileExpose: each server's Dockerfile target exposes exactly its
+// TestDockerfileExpose: each service's Dockerfile target exposes exactly its
 // lab map port on each transport.
 func TestDockerfileExpose(t *testing.T) {
 	exposed := map[string][]string{} // target -> "9000/tcp" ...
@@ -133,7 +133,7 @@ func TestDockerfileExpose(t *testing.T) {
 	}
 	for _, s := range lab.Services() {
 		var want []string
-		if s.Server {
+		if s.Port != 0 {
 			for _, tr := range s.Transports {
 				want = append(want, fmt.Sprintf("%d/%s", s.Port, tr))
 			}

@@ -42,7 +42,7 @@ budget=${SWARM_CHECK_TIMEOUT:-240}
 lock=${SOCKLAB_LOCK-/tmp/socklab-docker.lock}
 work=/tmp/$prefix
 bin=$root/bin/image
-images=(autoreply tinytcp filestream connid moviedb loadgen)
+images=(autoreply tinytcp filestream connid moviedb loadgen dashboard)
 
 start=$SECONDS budget_start=$SECONDS
 failures=0

@@ -127,11 +127,16 @@ var (
 		Name: "capture", EnvPrefix: "CAPTURE_",
 		Summary: "rotating pcap files of everything on the lab bridge",
 	}
+	Dashboard = Service{
+		Name: "dashboard", Port: 8080, Transports: []Transport{TCP}, HostPorts: []int{8080},
+		EnvPrefix: "DASHBOARD_", Metrics: true,
+		Summary: "one web page of the lab working: map, live rates and latency, load, capture",
+	}
 )
 
 // Services lists every service of the lab in table order.
 func Services() []Service {
-	return []Service{Autoreply, TinyTCP, Filestream, ConnID, MovieDB, Loadgen, Capture}
+	return []Service{Autoreply, TinyTCP, Filestream, ConnID, MovieDB, Loadgen, Capture, Dashboard}
 }
 
 // Servers lists the protocol servers.

@@ -36,8 +36,12 @@ func load(ctx context.Context, s *command.Setup, cfg plan.Config, environ []stri
 		tick = time.Second
 	}
 	p.Engine.Tick = tick
+	live := &result.Live{Meta: p.Meta, Dir: cfg.Results}
 	p.Engine.OnTick = func(pr engine.Progress) {
 		m.Update(pr)
+		if err := live.Update(pr); err != nil {
+			s.Log.Warn("result not rewritten", zap.Error(err))
+		}
 		if cfg.Progress > 0 {
 			printer.Print(pr)
 		}

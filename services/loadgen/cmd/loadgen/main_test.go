@@ -159,7 +159,9 @@ func TestRunResultsAndMerge(t *testing.T) {
 		t.Fatalf("merge: exit %d\n%s", code, stderr)
 	}
 	report := stdout
-	for _, want := range []string{"2 generators: gen-a, gen-b", "requests    600", "successes   600", "errors      0"} {
+	for _, want := range []string{"2 generators: gen-a, gen-b", "requests    600", "successes   600", "errors      0",
+		"scenario            requests successes  errors tmo/lost      p50      p90      p99    p99.9      max",
+		"autoreply-tcp            600       600       0        0"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("merge output lacks %q:\n%s", want, stdout)
 		}
@@ -279,5 +281,51 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
 		t.Error("metrics still served after the run")
+	}
+}
+
+// A running generator's result file appears within seconds of its start
+// and merges while the round goes on: `make results` need not wait for the
+// round's end.
+func TestResultFileDuringTheRound(t *testing.T) {
+	bin := labtest.Build(t, "autoreply", "autoreply-server")
+	addr := labtest.Start(t, bin, nil, "-addr", "127.0.0.1:0").Addr
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-scenario", "mix", "-mix", "autoreply-tcp=1,autoreply-udp=1",
+			"-target", "autoreply-tcp=" + addr + " autoreply-udp=" + addr, "-rate", "200", "-duration", "1m",
+			"-results", dir, "-id", "gen-live", "-progress", "100ms", "-timeout", answerTimeout},
+			environ, io.Discard, io.Discard)
+	}()
+	path := filepath.Join(dir, "gen-live.json")
+	deadline := time.Now().Add(10 * time.Second)
+	var r *result.Result
+	for {
+		var err error
+		if r, err = result.ReadFile(path); err == nil && r.Successes > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no result file with successes 10s into the round: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stdout, stderr, code := runCmd(t, "merge", dir)
+	if code != 0 || !strings.Contains(stdout, "autoreply-udp") || !strings.Contains(stdout, "gen-live") {
+		t.Errorf("merge during the round: exit %d, %s\n%s", code, stderr, stdout)
+	}
+	if len(r.Scenarios) != 2 || r.Scenarios[0].Latency == nil {
+		t.Errorf("live file's scenarios: %+v", r.Scenarios)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("interrupted run: %v", err)
 	}
 }

@@ -151,8 +151,10 @@ type Stats struct {
 	Start, End time.Time
 	Total      Counts
 	Parts      []PartCounts
-	// Latency holds the latencies of successful requests.
-	Latency *latency.Recorder
+	// Latency holds the latencies of successful requests, and PartLatency
+	// those of each part (in the order of Parts; they add up to Latency).
+	Latency     *latency.Recorder
+	PartLatency []*latency.Recorder
 }
 
 // Progress is what OnTick is told.
@@ -168,6 +170,12 @@ type Progress struct {
 	Latency             latency.Summary
 	// Overall summarises the latencies since the start.
 	Overall latency.Summary
+	// Rate is the open loop's target rate in requests/s (0: closed loop).
+	Rate float64
+	// Run is the run so far, as Run would return it if it ended now (End
+	// is now). Its recorders belong to the engine: they may be read during
+	// the OnTick call only, and never changed.
+	Run *Stats
 	// Final is set on the last call, after every worker stopped.
 	Final bool
 }
@@ -183,11 +191,13 @@ func Run(ctx context.Context, cfg Config) (*Stats, error) {
 		cfg.Tick = time.Second
 	}
 	r := &run{
-		cfg:   cfg,
-		sched: schedule(cfg.Parts),
-		total: latency.New(),
-		tick:  latency.New(),
-		spare: latency.New(),
+		cfg:      cfg,
+		sched:    schedule(cfg.Parts),
+		total:    latency.New(),
+		tick:     latency.New(),
+		spares:   recorders(len(cfg.Parts)),
+		partTick: recorders(len(cfg.Parts)),
+		partAll:  recorders(len(cfg.Parts)),
 	}
 	if cfg.Rate > 0 {
 		r.pacer = Pacer{Rate: cfg.Rate}
@@ -196,7 +206,7 @@ func Run(ctx context.Context, cfg Config) (*Stats, error) {
 	nshards := min(cfg.Workers, 4*runtime.GOMAXPROCS(0))
 	r.shards = make([]*shard, nshards)
 	for i := range r.shards {
-		r.shards[i] = &shard{rec: latency.New(), counts: make([]Counts, len(cfg.Parts))}
+		r.shards[i] = &shard{recs: recorders(len(cfg.Parts)), counts: make([]Counts, len(cfg.Parts))}
 	}
 
 	// Every worker connects first, so that the schedule starts with the
@@ -226,9 +236,17 @@ func Run(ctx context.Context, cfg Config) (*Stats, error) {
 	close(stop)
 	<-collected
 
-	st := &Stats{Start: r.start, End: r.end, Latency: r.total}
+	st := &Stats{Start: r.start, End: r.end, Latency: r.total, PartLatency: r.partAll}
 	st.Parts, st.Total = r.counts()
 	return st, nil
+}
+
+func recorders(n int) []*latency.Recorder {
+	out := make([]*latency.Recorder, n)
+	for i := range out {
+		out[i] = latency.New()
+	}
+	return out
 }
 
 type run struct {
@@ -243,17 +261,19 @@ type run struct {
 	end     time.Time
 	shards  []*shard
 
-	// Owned by the collector.
-	total, tick, spare *latency.Recorder
-	last               time.Time
-	lastCounts         Counts
+	// Owned by the collector: since the start (total, partAll) and since
+	// the last tick (tick, partTick), overall and by part.
+	total, tick               *latency.Recorder
+	partAll, partTick, spares []*latency.Recorder
+	last                      time.Time
+	lastCounts                Counts
 }
 
 // shard collects the outcomes of some workers; shards keep the lock of each
 // short and uncontended.
 type shard struct {
 	mu     sync.Mutex
-	rec    *latency.Recorder
+	recs   []*latency.Recorder // by part
 	counts []Counts
 }
 
@@ -263,7 +283,7 @@ func (s *shard) record(part int, err error, d time.Duration) {
 	c.Requests++
 	if err == nil {
 		c.Successes++
-		s.rec.Record(d)
+		s.recs[part].Record(d)
 	} else {
 		if c.Errors == nil {
 			c.Errors = map[string]int64{}
@@ -464,15 +484,33 @@ func (r *run) collector(stop <-chan struct{}) {
 // collect moves what the shards recorded since the last call into the total
 // and reports it.
 func (r *run) collect(now time.Time, final bool) {
+	// Each shard's recorders and counts are taken together, so that the
+	// histograms hold exactly the successes counted.
+	parts := r.names()
 	for _, s := range r.shards {
 		s.mu.Lock()
-		s.rec, r.spare = r.spare, s.rec
+		for i := range s.recs {
+			s.recs[i], r.spares[i] = r.spares[i], s.recs[i]
+		}
+		for i := range parts {
+			parts[i].Add(s.counts[i])
+		}
 		s.mu.Unlock()
-		r.tick.Merge(r.spare)
-		r.spare.Histogram().Reset()
+		for i, sp := range r.spares {
+			r.partTick[i].Merge(sp)
+			sp.Histogram().Reset()
+		}
+	}
+	for i, t := range r.partTick {
+		r.tick.Merge(t)
+		r.partAll[i].Merge(t)
+		t.Histogram().Reset()
 	}
 	r.total.Merge(r.tick)
-	parts, total := r.counts()
+	var total Counts
+	for _, p := range parts {
+		total.Add(p.Counts)
+	}
 	if r.cfg.OnTick != nil {
 		r.cfg.OnTick(Progress{
 			Elapsed:   now.Sub(r.start),
@@ -483,19 +521,28 @@ func (r *run) collect(now time.Time, final bool) {
 			Successes: total.Successes - r.lastCounts.Successes,
 			Latency:   r.tick.Summary(),
 			Overall:   r.total.Summary(),
-			Final:     final,
+			Rate:      r.cfg.Rate,
+			Run: &Stats{Start: r.start, End: now, Total: total, Parts: parts,
+				Latency: r.total, PartLatency: r.partAll},
+			Final: final,
 		})
 	}
 	r.tick.Histogram().Reset()
 	r.last, r.lastCounts = now, total
 }
 
-// counts sums the shards' counts.
-func (r *run) counts() ([]PartCounts, Counts) {
+// names returns zero counts named after the parts.
+func (r *run) names() []PartCounts {
 	parts := make([]PartCounts, len(r.cfg.Parts))
 	for i, p := range r.cfg.Parts {
 		parts[i].Name = p.Name
 	}
+	return parts
+}
+
+// counts sums the shards' counts.
+func (r *run) counts() ([]PartCounts, Counts) {
+	parts := r.names()
 	for _, s := range r.shards {
 		s.mu.Lock()
 		for i := range parts {

@@ -270,6 +270,57 @@ func TestMixDealsByWeight(t *testing.T) {
 	}
 }
 
+// TestPartLatency: each part of a mix has its own histogram, they add up
+// to the overall one, and a tick sees the run so far the same way.
+func TestPartLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fast := &fake{took: func(int64) time.Duration { return time.Millisecond }}
+		slow := &fake{took: func(int64) time.Duration { return 40 * time.Millisecond }}
+		var mid *Stats
+		var midCount [2]int64
+		st, err := Run(t.Context(), Config{
+			Parts:   []Part{{Name: "fast", Weight: 1, Scenario: fast}, {Name: "slow", Weight: 1, Scenario: slow}},
+			Workers: 4, Duration: 2500 * time.Millisecond,
+			OnTick: func(p Progress) {
+				if p.Elapsed == 2*time.Second && !p.Final {
+					mid = p.Run
+					midCount = [2]int64{p.Run.PartLatency[0].Count(), p.Run.PartLatency[1].Count()}
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.PartLatency) != 2 {
+			t.Fatalf("%d part histograms, want 2", len(st.PartLatency))
+		}
+		for i, want := range []time.Duration{time.Millisecond, 40 * time.Millisecond} {
+			s := st.PartLatency[i].Summary()
+			if !near(s.P50, want) || !near(s.Max, want) {
+				t.Errorf("part %s: p50 %v max %v, want %v", st.Parts[i].Name, s.P50, s.Max, want)
+			}
+			if s.Count != st.Parts[i].Successes {
+				t.Errorf("part %s: %d latencies, %d successes", st.Parts[i].Name, s.Count, st.Parts[i].Successes)
+			}
+		}
+		if sum := st.PartLatency[0].Count() + st.PartLatency[1].Count(); sum != st.Latency.Count() {
+			t.Errorf("parts hold %d latencies, overall %d", sum, st.Latency.Count())
+		}
+		if mid == nil {
+			t.Fatal("no tick at 2s")
+		}
+		for i := range midCount {
+			if midCount[i] != mid.Parts[i].Successes {
+				t.Errorf("tick at 2s: part %s holds %d latencies for %d successes", mid.Parts[i].Name, midCount[i], mid.Parts[i].Successes)
+			}
+		}
+		if mid.End.Sub(mid.Start) != 2*time.Second || midCount[0] == 0 || midCount[1] == 0 ||
+			midCount[0] >= st.PartLatency[0].Count() {
+			t.Errorf("tick at 2s: run of %v with %v latencies (final %d)", mid.End.Sub(mid.Start), midCount, st.PartLatency[0].Count())
+		}
+	})
+}
+
 func TestInterrupt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())

@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/socklab/socklab/services/kit/latency"
+	"github.com/socklab/socklab/services/kit/metrics"
 	"github.com/socklab/socklab/services/loadgen/internal/engine"
 )
 
@@ -92,6 +94,8 @@ type Metrics struct {
 	errors    *prometheus.CounterVec
 	latency   *prometheus.GaugeVec
 	elapsed   prometheus.Gauge
+	target    prometheus.Gauge
+	byPart    *partHistograms
 	last      map[string]engine.Counts
 }
 
@@ -126,9 +130,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		elapsed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "loadgen", Name: "elapsed_seconds", Help: "Time since the load started.",
 		}),
+		target: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "loadgen", Name: "target_rate", Help: "Requests per second the open loop is asked to send (0: closed loop).",
+		}),
+		byPart: &partHistograms{desc: prometheus.NewDesc("loadgen_request_seconds",
+			"Latency of successful requests since the start, by scenario; open-loop latency runs from when each request was due.",
+			[]string{"scenario"}, nil)},
 		last: map[string]engine.Counts{},
 	}
-	reg.MustRegister(m.requests, m.successes, m.errors, m.latency, m.elapsed)
+	reg.MustRegister(m.requests, m.successes, m.errors, m.latency, m.elapsed, m.target, m.byPart)
 	return m
 }
 
@@ -151,4 +161,76 @@ func (m *Metrics) Update(p engine.Progress) {
 		}
 	}
 	m.elapsed.Set(p.Elapsed.Seconds())
+	m.target.Set(p.Rate)
+	if p.Run != nil {
+		m.byPart.update(p.Run)
+	}
+}
+
+// partHistograms exports each scenario's HdrHistogram as a Prometheus
+// histogram with the lab's latency buckets (those of the servers), so that
+// a scraper finds loadgen's latency by scenario in the same shape as the
+// servers' own. It is rebuilt from the run's histograms every tick rather
+// than observed per request, which keeps Prometheus off the hot path.
+type partHistograms struct {
+	desc *prometheus.Desc
+	mu   sync.Mutex
+	hs   []constHistogram
+}
+
+type constHistogram struct {
+	name    string
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64
+}
+
+func (c *partHistograms) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *partHistograms) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.hs {
+		ch <- prometheus.MustNewConstHistogram(c.desc, h.count, h.sum, h.buckets, h.name)
+	}
+}
+
+func (c *partHistograms) update(st *engine.Stats) {
+	hs := make([]constHistogram, 0, len(st.Parts))
+	for i, p := range st.Parts {
+		if i >= len(st.PartLatency) {
+			break
+		}
+		hs = append(hs, bucketed(p.Name, st.PartLatency[i], metrics.LatencyBuckets))
+	}
+	c.mu.Lock()
+	c.hs = hs
+	c.mu.Unlock()
+}
+
+// bucketed counts the values of rec (microseconds) at or below each bound
+// (seconds). A value counts at its HdrHistogram bucket's highest
+// equivalent value, so it is never placed below where it was.
+func bucketed(name string, rec *latency.Recorder, bounds []float64) constHistogram {
+	h := rec.Histogram()
+	out := constHistogram{name: name, count: uint64(h.TotalCount()), buckets: make(map[float64]uint64, len(bounds))}
+	for _, b := range bounds {
+		out.buckets[b] = 0
+	}
+	if out.count == 0 {
+		return out
+	}
+	out.sum = h.Mean() * float64(h.TotalCount()) / 1e6
+	for _, bar := range h.Distribution() {
+		if bar.Count == 0 {
+			continue
+		}
+		v := float64(bar.To) / 1e6
+		for _, b := range bounds {
+			if v <= b {
+				out.buckets[b] += uint64(bar.Count)
+			}
+		}
+	}
+	return out
 }

@@ -87,3 +87,75 @@ loadgen_successes_total{scenario="autoreply-tcp"} 2480
 		t.Errorf("elapsed = %v, want 2", got)
 	}
 }
+
+// The target rate and each scenario's latency histogram reach /metrics,
+// the histogram in the servers' buckets, counted from the run so far.
+func TestMetricsByScenario(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	fast, slow := latency.New(), latency.New()
+	for range 100 {
+		fast.Record(50 * time.Microsecond)
+	}
+	for range 10 {
+		slow.Record(2 * time.Millisecond)
+	}
+	p := tick(time.Second, 110, 110, nil, false)
+	p.Rate = 250
+	p.Run = &engine.Stats{
+		Parts: []engine.PartCounts{
+			{Name: "fast", Counts: engine.Counts{Requests: 100, Successes: 100}},
+			{Name: "slow", Counts: engine.Counts{Requests: 10, Successes: 10}},
+		},
+		PartLatency: []*latency.Recorder{fast, slow},
+	}
+	m.Update(p)
+	if got := testutil.ToFloat64(m.target); got != 250 {
+		t.Errorf("target rate = %v, want 250", got)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		count uint64
+		le    float64 // a bound...
+		below uint64  // ...and how many are at or below it
+	}
+	wants := map[string]want{
+		"fast": {count: 100, le: 80e-6, below: 100},
+		"slow": {count: 10, le: 1.28e-3, below: 0},
+	}
+	found := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "loadgen_request_seconds" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			name := mt.GetLabel()[0].GetValue()
+			w, ok := wants[name]
+			if !ok {
+				t.Errorf("histogram for unknown scenario %q", name)
+				continue
+			}
+			found++
+			h := mt.GetHistogram()
+			if h.GetSampleCount() != w.count {
+				t.Errorf("%s: %d samples, want %d", name, h.GetSampleCount(), w.count)
+			}
+			var at *float64
+			for _, b := range h.GetBucket() {
+				if b.GetUpperBound() == w.le {
+					n := float64(b.GetCumulativeCount())
+					at = &n
+				}
+			}
+			if at == nil || uint64(*at) != w.below {
+				t.Errorf("%s: bucket le=%v holds %v, want %d", name, w.le, at, w.below)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d scenario histograms exported, want 2", found)
+	}
+}

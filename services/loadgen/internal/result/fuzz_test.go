@@ -22,6 +22,7 @@ func FuzzDecode(f *testing.F) {
 	rec.Record(time.Millisecond)
 	rec.Record(2 * time.Millisecond)
 	r.Histogram = export(rec)
+	r.Scenarios[0].Histogram = export(rec)
 	r.derive(rec)
 	var buf bytes.Buffer
 	r.Encode(&buf)

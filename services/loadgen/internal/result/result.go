@@ -25,8 +25,13 @@ import (
 	"github.com/socklab/socklab/services/loadgen/internal/engine"
 )
 
-// Version is the format of result files this package writes and reads.
-const Version = 1
+// Version is the format of result files this package writes. Version 2
+// added each scenario's histogram; version 1 files (without) still read and
+// merge, their scenarios' latencies unknown.
+const Version = 2
+
+// oldestVersion is the oldest format Decode reads.
+const oldestVersion = 1
 
 // Load models.
 const (
@@ -88,6 +93,11 @@ type Scenario struct {
 	// Datagram marks a UDP scenario, where a missing answer is loss.
 	Datagram bool `json:"datagram,omitempty"`
 	engine.Counts
+	// Latency summarises Histogram, the latencies of this scenario's
+	// successes (as the result's own). Both are nil when unknown: a
+	// version 1 file, or a merge with one.
+	Latency   *Latency               `json:"latency_us,omitempty"`
+	Histogram *hdrhistogram.Snapshot `json:"histogram,omitempty"`
 }
 
 // Latency is the usual order statistics in microseconds.
@@ -127,8 +137,12 @@ func New(m Meta, st *engine.Stats) *Result {
 	if m.Rate > 0 {
 		r.Model, r.Rate = ModelOpen, m.Rate
 	}
-	for _, p := range st.Parts {
-		r.Scenarios = append(r.Scenarios, Scenario{Name: p.Name, Datagram: m.Datagram[p.Name], Counts: p.Counts.Clone()})
+	for i, p := range st.Parts {
+		s := Scenario{Name: p.Name, Datagram: m.Datagram[p.Name], Counts: p.Counts.Clone()}
+		if i < len(st.PartLatency) {
+			s.Histogram = export(st.PartLatency[i])
+		}
+		r.Scenarios = append(r.Scenarios, s)
 	}
 	r.derive(st.Latency)
 	return r
@@ -176,15 +190,27 @@ func (r *Result) derive(rec *latency.Recorder) {
 		r.Throughput = float64(r.Requests) / r.Seconds
 		r.SuccessThroughput = float64(r.Successes) / r.Seconds
 	}
-	h := rec.Histogram()
+	r.Latency = summarise(rec)
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		s.Latency = nil
+		if s.Histogram != nil {
+			l := summarise(latency.FromHistogram(hdrhistogram.Import(s.Histogram)))
+			s.Latency = &l
+		}
+	}
+}
+
+func summarise(rec *latency.Recorder) Latency {
 	s := rec.Summary()
-	r.Latency = Latency{
+	l := Latency{
 		Min: s.Min.Microseconds(), P50: s.P50.Microseconds(), P90: s.P90.Microseconds(),
 		P99: s.P99.Microseconds(), P999: s.P999.Microseconds(), Max: s.Max.Microseconds(),
 	}
 	if s.Count > 0 {
-		r.Latency.Mean = math.Round(h.Mean()*10) / 10
+		l.Mean = math.Round(rec.Histogram().Mean()*10) / 10
 	}
+	return l
 }
 
 // union sorts spans and joins those that overlap or touch.
@@ -215,6 +241,7 @@ func Merge(rs ...*Result) (*Result, error) {
 	m := &Result{Version: Version, Scenario: rs[0].Scenario, Model: rs[0].Model}
 	rec := latency.New()
 	byName := map[string]int{}
+	var recs []*latency.Recorder // by scenario; nil once one input has none
 	for _, r := range rs {
 		if len(r.IDs) > 0 {
 			m.IDs = append(m.IDs, r.IDs...)
@@ -242,8 +269,18 @@ func Merge(rs ...*Result) (*Result, error) {
 				i = len(m.Scenarios)
 				byName[s.Name] = i
 				m.Scenarios = append(m.Scenarios, Scenario{Name: s.Name, Datagram: s.Datagram})
+				recs = append(recs, latency.New())
 			}
 			m.Scenarios[i].Add(s.Counts)
+			switch {
+			case recs[i] == nil:
+			case s.Histogram == nil:
+				recs[i] = nil // a version 1 file: this scenario's latency is unknown
+			default:
+				if dropped := recs[i].Histogram().Merge(hdrhistogram.Import(s.Histogram)); dropped > 0 {
+					return nil, fmt.Errorf("result %s, scenario %s: %d latencies out of range", r.ID, s.Name, dropped)
+				}
+			}
 		}
 		if dropped := rec.Histogram().Merge(hdrhistogram.Import(r.Histogram)); dropped > 0 {
 			return nil, fmt.Errorf("result %s: %d latencies out of range", r.ID, dropped)
@@ -251,6 +288,11 @@ func Merge(rs ...*Result) (*Result, error) {
 	}
 	m.ID = "merged(" + strings.Join(m.IDs, ",") + ")"
 	m.Histogram = export(rec)
+	for i, sr := range recs {
+		if sr != nil {
+			m.Scenarios[i].Histogram = export(sr)
+		}
+	}
 	m.derive(rec)
 	return m, nil
 }
@@ -263,29 +305,27 @@ func Decode(rd io.Reader) (*Result, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
-	if r.Version != Version {
-		return nil, fmt.Errorf("result version %d, want %d", r.Version, Version)
+	if r.Version < oldestVersion || r.Version > Version {
+		return nil, fmt.Errorf("result version %d, want %d to %d", r.Version, oldestVersion, Version)
 	}
 	if r.Histogram == nil {
 		return nil, errors.New("result has no histogram")
 	}
-	if err := r.Histogram.Validate(); err != nil {
+	if err := checkHistogram(r.Histogram); err != nil {
 		return nil, fmt.Errorf("result histogram: %w", err)
-	}
-	// The histogram must be one Recorder can merge into: the same range
-	// and precision, so merging drops nothing.
-	ref := latency.New().Histogram()
-	if r.Histogram.LowestTrackableValue != ref.LowestTrackableValue() ||
-		r.Histogram.HighestTrackableValue != ref.HighestTrackableValue() ||
-		r.Histogram.SignificantFigures != ref.SignificantFigures() {
-		return nil, fmt.Errorf("result histogram covers %d..%d at %d figures, want %d..%d at %d",
-			r.Histogram.LowestTrackableValue, r.Histogram.HighestTrackableValue, r.Histogram.SignificantFigures,
-			ref.LowestTrackableValue(), ref.HighestTrackableValue(), ref.SignificantFigures())
 	}
 	var total engine.Counts
 	for _, s := range r.Scenarios {
 		if s.Requests < 0 || s.Successes < 0 || s.Successes > s.Requests {
 			return nil, fmt.Errorf("scenario %q: inconsistent counts", s.Name)
+		}
+		if s.Histogram != nil {
+			if err := checkHistogram(s.Histogram); err != nil {
+				return nil, fmt.Errorf("scenario %q histogram: %w", s.Name, err)
+			}
+			if n := hdrhistogram.Import(s.Histogram).TotalCount(); n != s.Successes {
+				return nil, fmt.Errorf("scenario %q: histogram holds %d latencies for %d successes", s.Name, n, s.Successes)
+			}
 		}
 		for k, v := range s.Errors {
 			if v < 0 {
@@ -303,6 +343,23 @@ func Decode(rd io.Reader) (*Result, error) {
 		}
 	}
 	return &r, nil
+}
+
+// checkHistogram reports a histogram Recorder cannot merge without loss:
+// another range or precision, or invalid counts.
+func checkHistogram(s *hdrhistogram.Snapshot) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	ref := latency.New().Histogram()
+	if s.LowestTrackableValue != ref.LowestTrackableValue() ||
+		s.HighestTrackableValue != ref.HighestTrackableValue() ||
+		s.SignificantFigures != ref.SignificantFigures() {
+		return fmt.Errorf("covers %d..%d at %d figures, want %d..%d at %d",
+			s.LowestTrackableValue, s.HighestTrackableValue, s.SignificantFigures,
+			ref.LowestTrackableValue(), ref.HighestTrackableValue(), ref.SignificantFigures())
+	}
+	return nil
 }
 
 // Encode writes r as indented JSON.
@@ -424,14 +481,39 @@ func (r *Result) WriteText(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "  latency     no successful request\n")
 	}
-	if len(r.Scenarios) > 1 {
-		fmt.Fprintf(&b, "  %-18s %10s %10s %8s\n", "scenario", "requests", "successes", "errors")
+	if len(r.Scenarios) > 0 {
+		// One row per scenario: its own counts and percentiles, since the
+		// scenarios' latencies differ by orders of magnitude.
+		fmt.Fprintf(&b, "  %-18s %9s %9s %7s %8s %8s %8s %8s %8s %8s  %s\n",
+			"scenario", "requests", "successes", "errors", "tmo/lost", "p50", "p90", "p99", "p99.9", "max", "errors by kind")
 		for _, s := range r.Scenarios {
-			fmt.Fprintf(&b, "  %-18s %10d %10d %8d%s\n", s.Name, s.Requests, s.Successes, s.Requests-s.Successes, kinds(s.Errors))
+			lost := s.Errors[engine.KindTimeout]
+			if s.Datagram {
+				lost = s.Errors[engine.KindLoss]
+			}
+			p := [5]string{"-", "-", "-", "-", "-"}
+			if l := s.Latency; l != nil && s.Successes > 0 {
+				p = [5]string{short(l.P50), short(l.P90), short(l.P99), short(l.P999), short(l.Max)}
+			}
+			fmt.Fprintf(&b, "  %-18s %9d %9d %7d %8d %8s %8s %8s %8s %8s  %s\n",
+				s.Name, s.Requests, s.Successes, s.Requests-s.Successes, lost, p[0], p[1], p[2], p[3], p[4],
+				strings.TrimSuffix(strings.TrimPrefix(kinds(s.Errors), " ("), ")"))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// short formats microseconds in at most 8 characters: 165µs, 3.59ms, 1.25s.
+func short(us int64) string {
+	switch {
+	case us < 1000:
+		return fmt.Sprintf("%dµs", us)
+	case us < 1_000_000:
+		return fmt.Sprintf("%.3gms", float64(us)/1e3)
+	default:
+		return fmt.Sprintf("%.3gs", float64(us)/1e6)
+	}
 }
 
 func hasDatagram(ss []Scenario) bool {

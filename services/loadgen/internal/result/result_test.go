@@ -10,6 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/socklab/socklab/services/kit/latency"
 	"github.com/socklab/socklab/services/loadgen/internal/engine"
 )
@@ -122,6 +124,9 @@ func TestMergeEqualsOneRun(t *testing.T) {
 		if got.Latency != want.Latency {
 			t.Errorf("merged latency = %+v, want %+v", got.Latency, want.Latency)
 		}
+		if gs, ws := got.Scenarios[0], want.Scenarios[0]; gs.Latency == nil || *gs.Latency != *ws.Latency || *gs.Latency != got.Latency {
+			t.Errorf("merged scenario latency = %+v, want %+v", gs.Latency, ws.Latency)
+		}
 		if got.Requests != na+nb || got.Requests != want.Requests || got.Successes != want.Successes {
 			t.Errorf("merged requests/successes = %d/%d, want %d/%d", got.Requests, got.Successes, want.Requests, want.Successes)
 		}
@@ -214,6 +219,7 @@ func TestDecodeRejects(t *testing.T) {
 		rec := latency.New()
 		rec.Record(time.Millisecond)
 		r.Histogram = export(rec)
+		r.Scenarios[0].Histogram = export(rec)
 		r.derive(rec)
 		return r
 	}
@@ -230,6 +236,9 @@ func TestDecodeRejects(t *testing.T) {
 		{name: "totals", edit: func(r *Result) { r.Requests = 7 }, want: "add up"},
 		{name: "successes", edit: func(r *Result) { r.Scenarios[0].Successes = 3; r.Successes = 3 }, want: "inconsistent"},
 		{name: "span", edit: func(r *Result) { r.Spans[0].End = time.Unix(-1, 0) }, want: "span"},
+		{name: "version 1", edit: func(r *Result) { r.Version = 1; r.Scenarios[0].Histogram = nil }},
+		{name: "scenario histogram count", edit: func(r *Result) { r.Scenarios[0].Histogram = export(latency.New()) }, want: "0 latencies for 1 successes"},
+		{name: "scenario histogram range", edit: func(r *Result) { r.Scenarios[0].Histogram.SignificantFigures = 2 }, want: "covers"},
 	}
 	for _, tt := range tests {
 		r := good()
@@ -259,11 +268,13 @@ func TestWriteText(t *testing.T) {
 		},
 		Spans: []Span{{Start: time.Unix(0, 0), End: time.Unix(4, 0)}},
 	}
-	rec := latency.New()
+	rec, tcp := latency.New(), latency.New()
 	for i := range 100 {
 		rec.Record(time.Duration(i+1) * 10 * time.Microsecond)
+		tcp.Record(time.Duration(i+1) * 100 * time.Microsecond)
 	}
 	r.Histogram = export(rec)
+	r.Scenarios[0].Histogram = export(tcp) // udp's unknown, as from a version 1 file
 	r.derive(rec)
 	var buf bytes.Buffer
 	if err := r.WriteText(&buf); err != nil {
@@ -280,7 +291,9 @@ func TestWriteText(t *testing.T) {
 		"p50 500µs",
 		"p99 990µs",
 		"max 1ms",
-		"autoreply-udp            1000        990       10 (loss 10)",
+		"scenario            requests successes  errors tmo/lost      p50      p90      p99    p99.9      max  errors by kind",
+		"autoreply-tcp           3000      2990      10        6      5ms   9.01ms    9.9ms     10ms     10ms  timeout 6, wrong_reply 4",
+		"autoreply-udp           1000       990      10       10        -        -        -        -        -  loss 10",
 	} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, buf.String())
@@ -303,4 +316,102 @@ func TestSafeName(t *testing.T) {
 	if filepath.Base(safeName("../x")) != safeName("../x") {
 		t.Error("safeName leaves a path")
 	}
+}
+
+// A mix's scenarios each keep their own histogram through a file and a
+// merge, and a version 1 file (no scenario histograms) still merges: the
+// totals add up and its scenarios' latencies become unknown.
+func TestMergeScenarioHistograms(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		run := func() *engine.Stats {
+			st, err := engine.Run(t.Context(), engine.Config{
+				Parts: []engine.Part{
+					{Name: "a", Weight: 1, Scenario: &seq{took: tookA, fail: failA}},
+					{Name: "b", Weight: 1, Scenario: &seq{took: tookB, fail: failB}},
+				},
+				Workers: 2, Requests: 400,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+		one, two := run(), run()
+		meta := Meta{Scenario: "mix", Connections: 2, Datagram: map[string]bool{"b": true}}
+		dir := t.TempDir()
+		var rs []*Result
+		for i, st := range []*engine.Stats{one, two} {
+			meta.ID = []string{"g1", "g2"}[i]
+			p, err := New(meta, st).WriteFile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs = append(rs, r)
+		}
+		m, err := Merge(rs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"a", "b"} {
+			want := latency.New()
+			want.Merge(one.PartLatency[i])
+			want.Merge(two.PartLatency[i])
+			s := m.Scenarios[i]
+			if s.Name != name || s.Histogram == nil {
+				t.Fatalf("merged scenario %d = %q with histogram %v", i, s.Name, s.Histogram != nil)
+			}
+			got := hdrhistogram.Import(s.Histogram)
+			if !got.Equals(want.Histogram()) || s.Latency.P99 != want.Summary().P99.Microseconds() {
+				t.Errorf("scenario %s: merged p99 %dµs, want %v", name, s.Latency.P99, want.Summary().P99)
+			}
+			if got.TotalCount() != s.Successes {
+				t.Errorf("scenario %s: %d latencies for %d successes", name, got.TotalCount(), s.Successes)
+			}
+		}
+		// b (150µs to 2ms) is faster than a (1 to 7ms): the rows say so.
+		if a, b := m.Scenarios[0].Latency, m.Scenarios[1].Latency; b.P50 >= a.P50 || a.P50 < 1000 {
+			t.Errorf("p50 a %dµs, b %dµs", a.P50, b.P50)
+		}
+
+		// The same first file as a version 1 writer made it.
+		old := *rs[0]
+		old.Version = 1
+		old.Scenarios = nil
+		for _, s := range rs[0].Scenarios {
+			s.Histogram, s.Latency = nil, nil
+			old.Scenarios = append(old.Scenarios, s)
+		}
+		var buf bytes.Buffer
+		if err := old.Encode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(buf.String(), `"histogram"`) != 1 {
+			t.Fatalf("version 1 file still has scenario histograms:\n%s", buf.String())
+		}
+		v1, err := Decode(&buf)
+		if err != nil {
+			t.Fatalf("version 1 file: %v", err)
+		}
+		mixed, err := Merge(v1, rs[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mixed.Requests != m.Requests || mixed.Latency != m.Latency {
+			t.Errorf("with a version 1 file: %d requests, latency %+v; want %d, %+v", mixed.Requests, mixed.Latency, m.Requests, m.Latency)
+		}
+		for _, s := range mixed.Scenarios {
+			if s.Histogram != nil || s.Latency != nil {
+				t.Errorf("scenario %s: latency %+v from half the generators", s.Name, s.Latency)
+			}
+		}
+		var text strings.Builder
+		mixed.WriteText(&text)
+		if !strings.Contains(text.String(), "        -        -        -        -        -") {
+			t.Errorf("unknown scenario latencies not shown as -:\n%s", text.String())
+		}
+	})
 }
