@@ -72,7 +72,6 @@ func TestComposePortsAndEnv(t *testing.T) {
 	}
 }
 
-
 // TestDefaultMix: the default loadgen mix stands in one place, the lab map;
 // .env and compose either leave it empty or say the same.
 func TestDefaultMix(t *testing.T) {
