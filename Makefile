@@ -16,7 +16,7 @@ N         ?= 3
 all: fmt vet test build
 
 ## check: everything CI runs: install missing test tools, format, vet, unit tests, end to end
-check: deps fmt vet test e2e
+check: deps fmt vet test e2e swarm-check
 
 ## deps: install what the tests need and the machine lacks (apt, Compose v2)
 deps:
