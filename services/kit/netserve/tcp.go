@@ -54,6 +54,10 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultMaxLineBytes = 64 << 10
 	DefaultBufferBytes  = 16 << 10
+	// DefaultMaxConnsPerSource is a quarter of the lab's usual MaxConns of
+	// 1000: one address (or IPv6 /64) cannot take every slot, and a load
+	// generator's honest hundreds of connections still fit.
+	DefaultMaxConnsPerSource = 256
 )
 
 // Server is a TCP server. Set its fields before Serve; do not change them
@@ -61,8 +65,12 @@ const (
 type Server struct {
 	// Handler serves each accepted connection in its own goroutine.
 	Handler Handler
-	// IdleTimeout bounds the wait for each line (ReadLine) and each read
-	// (Read); 0 means DefaultIdleTimeout, negative means none.
+	// IdleTimeout bounds the wait for each whole message: a line
+	// (ReadLine), or what is read with Read between two StartMessage calls.
+	// It runs from when the server starts waiting for the message, and
+	// bytes arriving do not extend it, so a client trickling a byte at a
+	// time is closed like an idle one. 0 means DefaultIdleTimeout, negative
+	// means none.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to the client, so one that never reads
 	// cannot hold a goroutine; 0 means DefaultWriteTimeout.
@@ -71,8 +79,13 @@ type Server struct {
 	MaxLineBytes int
 	// MaxConns bounds the connections served at once; 0 means no limit.
 	MaxConns int
-	// BusyMessage is written to a connection refused by MaxConns before it
-	// is closed.
+	// MaxConnsPerSource bounds the connections served at once from one
+	// source address (an IPv4 address or an IPv6 /64), so that one client
+	// cannot lock out the others; 0 means DefaultMaxConnsPerSource,
+	// negative means no limit.
+	MaxConnsPerSource int
+	// BusyMessage is written to a connection refused by MaxConns or
+	// MaxConnsPerSource before it is closed.
 	BusyMessage []byte
 	// Log receives lifecycle events and accept errors; nil means none.
 	Log *zap.Logger
@@ -83,6 +96,7 @@ type Server struct {
 	listeners  map[net.Listener]struct{}
 	conns      map[*Conn]struct{}
 	active     atomic.Int64
+	sources    SourceQuota
 	wg         sync.WaitGroup
 	inShutdown atomic.Bool
 	baseCtx    context.Context
@@ -95,6 +109,10 @@ func (s *Server) init() {
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*Conn]struct{}{}
 		s.baseCtx, s.cancel = context.WithCancel(context.Background())
+		s.sources.PerSource = s.MaxConnsPerSource
+		if s.sources.PerSource == 0 {
+			s.sources.PerSource = DefaultMaxConnsPerSource
+		}
 		if s.Log == nil {
 			s.Log = zap.NewNop()
 		}
@@ -195,13 +213,37 @@ func (s *Server) ServeConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if n := s.active.Add(1); s.MaxConns > 0 && n > int64(s.MaxConns) {
-		s.active.Add(-1)
+	if !s.admit(nc) {
 		defer s.wg.Done()
 		s.refuse(nc)
 		return
 	}
 	s.serve(nc)
+}
+
+// admit takes a slot for nc within MaxConnsPerSource and MaxConns; the
+// slot is given back when serve returns.
+func (s *Server) admit(nc net.Conn) bool {
+	src, ok := sourceOfConn(nc)
+	if ok && s.sources.Acquire(src) != QuotaOK {
+		return false
+	}
+	if n := s.active.Add(1); s.MaxConns > 0 && n > int64(s.MaxConns) {
+		s.active.Add(-1)
+		if ok {
+			s.sources.Release(src)
+		}
+		return false
+	}
+	return true
+}
+
+// unadmit gives back the slot admit took.
+func (s *Server) unadmit(nc net.Conn) {
+	s.active.Add(-1)
+	if src, ok := sourceOfConn(nc); ok {
+		s.sources.Release(src)
+	}
 }
 
 // track counts a goroutine about to serve a connection, unless Shutdown has
@@ -222,8 +264,7 @@ func (s *Server) serveAccepted(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if n := s.active.Add(1); s.MaxConns > 0 && n > int64(s.MaxConns) {
-		s.active.Add(-1)
+	if !s.admit(nc) {
 		// Refusing writes to the client; do it off the accept loop so a slow
 		// client cannot stall accepting.
 		go func() {
@@ -264,7 +305,7 @@ func closeGracefully(nc net.Conn) {
 // serve runs in a goroutine counted by track.
 func (s *Server) serve(nc net.Conn) {
 	defer s.wg.Done()
-	defer s.active.Add(-1)
+	defer s.unadmit(nc)
 	c := newConn(s, nc)
 	s.mu.Lock()
 	if s.inShutdown.Load() {
@@ -343,6 +384,7 @@ type Conn struct {
 	deadline  time.Time // for the line being read; applied lazily
 	applied   time.Time
 	hardClose bool
+	started   bool // a message deadline was set for Read
 	// lines read since the clock was last read for the idle deadline
 	sinceClock int
 	readAt     time.Time
@@ -498,10 +540,23 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// Read reads raw bytes, for protocols that are not line based, with the
-// same idle deadline as ReadLine.
-func (c *Conn) Read(p []byte) (int, error) {
+// StartMessage starts the deadline of the next message read with Read: the
+// whole message, however its bytes are spread, must arrive within the
+// server's IdleTimeout from now. Handlers of framed protocols call it before
+// each message (a header and its body); ReadLine needs no call.
+func (c *Conn) StartMessage() {
 	c.startRead()
+	c.started = true
+}
+
+// Read reads raw bytes, for protocols that are not line based. Its deadline
+// is the current message's, set by StartMessage (or by the connection's
+// first Read): Read does not extend it, so a client cannot keep a
+// connection by trickling bytes.
+func (c *Conn) Read(p []byte) (int, error) {
+	if !c.started {
+		c.StartMessage()
+	}
 	return c.r.Read(p)
 }
 
