@@ -52,6 +52,7 @@ type Handler struct {
 	tcp     *protoMetrics
 	udp     *protoMetrics
 	m       *Metrics
+	bodies  budget // TCP message bodies beyond each connection's first buffer
 
 	ctx    context.Context // parent of every UDP transfer
 	cancel context.CancelCauseFunc
@@ -87,6 +88,7 @@ func New(cfg Config, log *zap.Logger, m *Metrics) *Handler {
 		m:       m,
 		active:  map[netip.AddrPort]map[*transfer]struct{}{},
 	}
+	h.bodies.max = cfg.BodyBudget
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	return h
 }
@@ -217,9 +219,11 @@ func (h *Handler) TCPServer(nm *netserve.Metrics) *netserve.Server {
 		IdleTimeout:  h.cfg.IdleTimeout,
 		WriteTimeout: h.cfg.WriteTimeout,
 		MaxConns:     h.cfg.MaxConns,
-		BusyMessage:  busyMessage,
-		Log:          h.log,
-		Metrics:      nm,
+		// Per source, so that one client cannot lock out the rest.
+		MaxConnsPerSource: h.cfg.MaxConnsPerSource,
+		BusyMessage:       busyMessage,
+		Log:               h.log,
+		Metrics:           nm,
 	}
 }
 

@@ -23,9 +23,27 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 		defer h.connDone()
 	}
 	var in []byte
+	held := 0 // bytes of in charged to the body budget
+	defer func() { h.bodies.release(held) }()
+	grow := func(from, to int) error {
+		if !h.bodies.reserve(to - from) {
+			return errBodyBudget
+		}
+		held += to - from
+		return nil
+	}
 	out := make([]byte, 0, 512)
 	for {
-		m, buf, err := proto.ReadMessage(c, in)
+		if held > 0 {
+			// A large body's buffer goes back once it is served: an idle
+			// connection holds only the small one it started with.
+			h.bodies.release(held)
+			held, in = 0, nil
+		}
+		// The whole message, header and body, must arrive within the idle
+		// timeout from here, however its bytes are spread.
+		c.StartMessage()
+		m, buf, err := proto.ReadMessageGrow(c, in, grow)
 		in = buf
 		switch {
 		case errors.Is(err, proto.ErrType):
@@ -42,6 +60,10 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 			}
 			h.tcpError(out, c, m.ID, code, err.Error()+"; closing")
 			return
+		case errors.Is(err, errBodyBudget):
+			h.tcpError(out, c, m.ID, proto.CodeBusy, "server busy: message buffers full; closing")
+			c.CloseAbruptly()
+			return
 		case err != nil:
 			h.connEnded(c, err)
 			return
@@ -49,6 +71,7 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 		if !h.serveTCP(ctx, c, m, &out) {
 			return
 		}
+
 		if err := c.FlushIfDrained(); err != nil {
 			return
 		}
@@ -60,8 +83,13 @@ func (h *Handler) serveTCP(ctx context.Context, c *netserve.Conn, m proto.Messag
 	switch m.Type {
 	case proto.TypeEcho:
 		h.tcp.echo.Inc()
-		*out = proto.AppendEchoReply((*out)[:0], m.ID, m.Body)
-		_, err := c.Write(*out)
+		// The header and the body go out separately: copying the body into
+		// out would grow out to the largest echo the connection ever saw.
+		*out = proto.AppendHeader((*out)[:0], proto.Header{Type: proto.TypeEchoReply, Len: uint16(len(m.Body)), ID: m.ID})
+		if _, err := c.Write(*out); err != nil {
+			return false
+		}
+		_, err := c.Write(m.Body)
 		return err == nil
 	case proto.TypeFile:
 		h.tcp.file.Inc()

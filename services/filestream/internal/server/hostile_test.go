@@ -1,0 +1,118 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/socklab/socklab/services/filestream/internal/client"
+	"github.com/socklab/socklab/services/filestream/proto"
+	"github.com/socklab/socklab/services/kit/nettest"
+)
+
+// A client trickling a valid request a byte every 3 s is closed at the
+// 8 s idle timeout, like an idle one (issue 16, finding 1: before, a
+// trickle kept its connection, and its slot, forever).
+func TestTrickleClosedAtIdleTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.IdleTimeout = 8 * time.Second
+		h := New(cfg, nil, nil)
+		srv := h.TCPServer(nil)
+		cc, sc := net.Pipe()
+		closed := make(chan time.Time, 1)
+		go func() {
+			srv.ServeConn(sc)
+			closed <- time.Now()
+		}()
+		// A first request whole, then the second a byte at a time.
+		cc.Write(proto.AppendEcho(nil, 1, []byte("hi")))
+		r := bufio.NewReader(cc)
+		if m, _, err := proto.ReadMessage(r, nil); err != nil || string(m.Body) != "hi" {
+			t.Fatalf("echo: %q, %v", m.Body, err)
+		}
+		req := proto.AppendEcho(nil, 2, []byte("trickle"))
+		start := time.Now()
+		for _, b := range req {
+			time.Sleep(3 * time.Second)
+			if _, err := cc.Write([]byte{b}); err != nil {
+				break // closed by the server
+			}
+		}
+		at := <-closed
+		if got := at.Sub(start); got != 8*time.Second {
+			t.Errorf("trickling connection closed after %v, want at the 8s idle timeout", got)
+		}
+		cc.Close()
+		srv.Shutdown(t.Context())
+	})
+}
+
+// With 1,000 slow connections from 127.0.0.1 (each holding half a header)
+// a client from 127.0.0.2 is served at once (issue 16, finding 5).
+func TestSlowSourceCannotLockOutAnother(t *testing.T) {
+	ts := start(t, nil)
+	half := proto.AppendEcho(nil, 1, []byte("slow"))[:5]
+	nettest.Hold(t, ts.tcp, 1000, half)
+
+	c := nettest.DialFrom(t, "127.0.0.2", ts.tcp)
+	s := client.NewTCP(c, client.Options{Timeout: nettest.Timeout})
+	got, err := s.Echo(t.Context(), []byte("other host"))
+	if err != nil || string(got) != "other host" {
+		t.Fatalf("client from 127.0.0.2: echo %q, %v; want served", got, err)
+	}
+}
+
+// The bodies of all connections share one budget: with room for one
+// largest message, a second connection's large body gets ERROR busy while
+// the first holds its bytes, and small messages still pass.
+func TestBodyBudget(t *testing.T) {
+	ts := start(t, func(c *Config) { c.BodyBudget = proto.MaxBody + proto.HeaderLen })
+	// The first connection's body is mostly sent: it holds the budget.
+	a := nettest.Dial(t, "tcp", ts.tcp)
+	full := proto.AppendEcho(nil, 1, make([]byte, proto.MaxBody))
+	a.Write(full[:len(full)-1])
+
+	b := nettest.Dial(t, "tcp", ts.tcp)
+	deadline := time.Now().Add(nettest.Timeout)
+	var m proto.Message
+	var err error
+	for time.Now().Before(deadline) {
+		// Until a's read has reserved the budget, b's echo passes.
+		b.SetDeadline(time.Now().Add(nettest.Timeout))
+		b.Write(proto.AppendEcho(nil, 2, make([]byte, 40000)))
+		m, _, err = proto.ReadMessage(b, nil)
+		if err != nil || m.Type != proto.TypeEchoReply {
+			break
+		}
+	}
+	if err != nil || m.Type != proto.TypeError {
+		t.Fatalf("large body over the budget: %v %v, want ERROR busy", m.Type, err)
+	}
+	if e, err := proto.ParseError(m.Body); err != nil || e.Code != proto.CodeBusy {
+		t.Fatalf("large body over the budget: ERROR %+v (%v), want busy", e, err)
+	}
+	if _, _, err := proto.ReadMessage(b, nil); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Errorf("after ERROR busy: %v, want the connection closed", err)
+	}
+
+	// Small messages need no budget; the first connection completes.
+	c := dial(t, "tcp", ts.tcp, nettest.Timeout)
+	if got, err := c.Echo(t.Context(), []byte("small")); err != nil || string(got) != "small" {
+		t.Errorf("small echo = %q, %v", got, err)
+	}
+	a.Write(full[len(full)-1:])
+	a.SetReadDeadline(time.Now().Add(nettest.Timeout))
+	if m, _, err := proto.ReadMessage(a, nil); err != nil || len(m.Body) != proto.MaxBody {
+		t.Errorf("first connection's echo: %d bytes, %v", len(m.Body), err)
+	}
+}
+
+func isReset(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne)
+}
