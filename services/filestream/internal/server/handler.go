@@ -61,6 +61,7 @@ type Handler struct {
 	closing bool
 	active  map[netip.AddrPort]map[*transfer]struct{}
 	n       int // transfers in active
+	quota   netserve.SourceQuota
 	wg      sync.WaitGroup
 
 	// Hooks for tests: started is called as each UDP transfer starts,
@@ -89,6 +90,7 @@ func New(cfg Config, log *zap.Logger, m *Metrics) *Handler {
 		active:  map[netip.AddrPort]map[*transfer]struct{}{},
 	}
 	h.bodies.max = cfg.BodyBudget
+	h.quota = netserve.SourceQuota{PerSource: cfg.UDPTransfersPerSource, Total: cfg.UDPTransfers}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
 	return h
 }
@@ -127,7 +129,12 @@ func (h *Handler) startTransfer(to netip.AddrPort, fn func(ctx context.Context))
 	if h.closing {
 		return proto.CodeShutdown, "server shutting down"
 	}
-	if h.n >= h.cfg.UDPTransfers {
+	// Per source as well as in total: one validated address must not take
+	// every slot.
+	switch h.quota.Acquire(to.Addr()) {
+	case netserve.QuotaSource:
+		return proto.CodeBusy, fmt.Sprintf("server busy: %d transfers to your address in flight", h.cfg.UDPTransfersPerSource)
+	case netserve.QuotaTotal:
 		return proto.CodeBusy, fmt.Sprintf("server busy: %d transfers in flight", h.n)
 	}
 	ctx, cancel := context.WithCancelCause(h.ctx)
@@ -166,6 +173,7 @@ func (h *Handler) endTransfer(to netip.AddrPort, t *transfer) {
 		delete(h.active, to)
 	}
 	h.n--
+	h.quota.Release(to.Addr())
 	h.udp.active.Dec()
 }
 

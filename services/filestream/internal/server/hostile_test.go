@@ -2,9 +2,11 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -115,4 +117,40 @@ func TestBodyBudget(t *testing.T) {
 func isReset(err error) bool {
 	var ne *net.OpError
 	return errors.As(err, &ne)
+}
+
+// One validated UDP address asking for 70 long streams gets at most its
+// per-source share of the 64 transfer slots, and a stream for another
+// address still starts (issue 16, finding 10: before, the 70 requests
+// filled all 64 slots and every other client got ERROR busy).
+func TestUDPTransfersPerSource(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := New(testConfig(t), nil, nil)
+		w := &fakeWriter{}
+		hog := netip.MustParseAddrPort("192.0.2.10:4000")
+		other := netip.MustParseAddrPort("198.51.100.20:4000")
+		long := proto.StreamRequest{Interval: 10 * time.Second, Count: 100}
+		ask := func(from netip.AddrPort, id uint32) {
+			req := long
+			req.Cookie = h.cookies.Mint(nil, from)
+			h.serveDatagram(w, from, proto.AppendStreamRequest(nil, id, req), nil)
+		}
+		for i := range 70 {
+			ask(hog, uint32(i+1))
+		}
+		synctest.Wait()
+		started, busy := h.Transfers(), w.count(proto.TypeError)
+		if started != h.cfg.UDPTransfersPerSource || busy != 70-started {
+			t.Errorf("70 streams for one address: %d started, %d busy; want %d started, the rest busy",
+				started, busy, h.cfg.UDPTransfersPerSource)
+		}
+		ask(other, 100)
+		synctest.Wait()
+		if n := h.Transfers(); n != started+1 {
+			t.Errorf("a stream for another address: %d transfers running, want %d (it must start)", n, started+1)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		h.Shutdown(ctx)
+	})
 }
