@@ -86,6 +86,7 @@ func runWith(ctx context.Context, clk clock.Clock, args, environ []string, stder
 	if err != nil {
 		return err
 	}
+	st.Limit(cfg.MaxIDs, cfg.MaxIDsPerSource)
 	reg := metrics.NewRegistry()
 	h := &server.Handler{Store: st, Clock: clk, Metrics: server.NewMetrics(reg, st), Log: log}
 	nm := netserve.NewMetrics(reg, "connid")
