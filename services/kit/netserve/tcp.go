@@ -384,7 +384,8 @@ type Conn struct {
 	deadline  time.Time // for the line being read; applied lazily
 	applied   time.Time
 	hardClose bool
-	started   bool // a message deadline was set for Read
+	started   bool         // a message deadline was set for Read
+	writeCut  atomic.Int64 // CutWrites' time in Unix ns; 0: none
 	// lines read since the clock was last read for the idle deadline
 	sinceClock int
 	readAt     time.Time
@@ -458,12 +459,37 @@ func (r connReader) Read(p []byte) (int, error) {
 type connWriter struct{ c *Conn }
 
 func (w connWriter) Write(p []byte) (int, error) {
-	w.c.nc.SetWriteDeadline(time.Now().Add(w.c.srv.writeTimeout()))
-	n, err := w.c.nc.Write(p)
+	c := w.c
+	cut := c.writeCut.Load()
+	c.nc.SetWriteDeadline(c.writeDeadline(cut))
+	if again := c.writeCut.Load(); again != cut {
+		// CutWrites ran between the load and the set, and its deadline
+		// may have been overwritten by the later one.
+		c.nc.SetWriteDeadline(c.writeDeadline(again))
+	}
+	n, err := c.nc.Write(p)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = ErrWriteTimeout
 	}
 	return n, err
+}
+
+func (c *Conn) writeDeadline(cut int64) time.Time {
+	d := time.Now().Add(c.srv.writeTimeout())
+	if cut != 0 && cut < d.UnixNano() {
+		return time.Unix(0, cut)
+	}
+	return d
+}
+
+// CutWrites makes every write from now on, and one blocked now, give up by
+// t at the latest (with ErrWriteTimeout). A handler's shutdown uses it so
+// that a client that does not read cannot hold the shutdown for the whole
+// WriteTimeout. Unlike the other methods it may be called from any
+// goroutine.
+func (c *Conn) CutWrites(t time.Time) {
+	c.writeCut.Store(t.UnixNano())
+	c.nc.SetWriteDeadline(t)
 }
 
 // RemoteAddr returns the client's address.

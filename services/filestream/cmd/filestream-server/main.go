@@ -78,7 +78,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		units = append(units, service.TCPUnit(h.TCPServer(nm), ln))
+		units = append(units, h.TCPUnit(h.TCPServer(nm), ln))
 		log.Info("listening", zap.String("proto", "tcp"), zap.Stringer("addr", ln.Addr()))
 		udpAddr = samePort(cfg.Addr, ln.Addr())
 	}

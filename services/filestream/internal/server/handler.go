@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -61,8 +62,10 @@ type Handler struct {
 	closing bool
 	active  map[netip.AddrPort]map[*transfer]struct{}
 	n       int // transfers in active
-	quota   netserve.SourceQuota
-	wg      sync.WaitGroup
+	// tcpActive holds the TCP transfers, for Shutdown to cut off.
+	tcpActive map[*transfer]struct{}
+	quota     netserve.SourceQuota
+	wg        sync.WaitGroup
 
 	// Hooks for tests: started is called as each UDP transfer starts,
 	// connDone as each TCP connection's handler returns.
@@ -70,7 +73,12 @@ type Handler struct {
 	connDone func()
 }
 
-type transfer struct{ cancel context.CancelCauseFunc }
+// A transfer is a file or stream being sent: over UDP in a goroutine the
+// Handler starts, over TCP in its connection's handler goroutine.
+type transfer struct {
+	cancel context.CancelCauseFunc
+	conn   *netserve.Conn // TCP only
+}
 
 // New returns a Handler for cfg, which must be valid. m may be nil.
 func New(cfg Config, log *zap.Logger, m *Metrics) *Handler {
@@ -81,13 +89,14 @@ func New(cfg Config, log *zap.Logger, m *Metrics) *Handler {
 		m = NewMetrics(prometheus.NewRegistry())
 	}
 	h := &Handler{
-		cfg:     cfg,
-		log:     log,
-		cookies: cookie.New(cfg.CookieTTL),
-		tcp:     m.forProto("tcp"),
-		udp:     m.forProto("udp"),
-		m:       m,
-		active:  map[netip.AddrPort]map[*transfer]struct{}{},
+		cfg:       cfg,
+		log:       log,
+		cookies:   cookie.New(cfg.CookieTTL),
+		tcp:       m.forProto("tcp"),
+		udp:       m.forProto("udp"),
+		m:         m,
+		active:    map[netip.AddrPort]map[*transfer]struct{}{},
+		tcpActive: map[*transfer]struct{}{},
 	}
 	h.bodies.max = cfg.BodyBudget
 	h.quota = netserve.SourceQuota{PerSource: cfg.UDPTransfersPerSource, Total: cfg.UDPTransfers}
@@ -193,10 +202,53 @@ func (h *Handler) Transfers() int {
 	return h.n
 }
 
-// Shutdown refuses new UDP transfers and waits for the running ones to
-// finish; when ctx ends first it cancels them (each client gets ERROR
-// shutting down), waits for them to return and reports ctx's error. Safe to
-// call more than once.
+// beginTCP registers a TCP transfer on c, unless the server is shutting
+// down; its context ends when the connection's does or when Shutdown cuts
+// transfers off. end must be called when it is over.
+func (h *Handler) beginTCP(connCtx context.Context, c *netserve.Conn) (ctx context.Context, end func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithCancelCause(h.ctx)
+	stop := context.AfterFunc(connCtx, func() { cancel(context.Cause(connCtx)) })
+	t := &transfer{cancel: cancel, conn: c}
+	h.tcpActive[t] = struct{}{}
+	h.wg.Add(1)
+	return ctx, func() {
+		stop()
+		cancel(nil)
+		h.mu.Lock()
+		delete(h.tcpActive, t)
+		h.mu.Unlock()
+		h.wg.Done()
+	}, true
+}
+
+// cutGrace is how long before a shutdown's deadline the transfers still
+// running are cut off: time for each to send its ERROR and return, so that
+// the shutdown ends within its time and cleanly. A tenth of the time left,
+// at most cutGrace.
+const cutGrace = time.Second
+
+// cutOff cancels every transfer with errShutdown. A TCP transfer's writes
+// are cut at by, so a client that does not read cannot hold it.
+func (h *Handler) cutOff(by time.Time) {
+	h.mu.Lock()
+	for t := range h.tcpActive {
+		t.conn.CutWrites(by)
+	}
+	h.mu.Unlock()
+	h.cancel(errShutdown)
+}
+
+// Shutdown refuses new transfers, over TCP and UDP, and waits for the
+// running ones to finish. Shortly before ctx's deadline (a tenth of the
+// time left, at most a second) it cuts off those still running: each
+// client gets ERROR shutting down (a TCP file is cut instead), and
+// Shutdown returns nil once they have returned, within ctx. Only when ctx
+// ends before that does it report ctx's error. Safe to call more than once.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true
@@ -206,14 +258,52 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		h.wg.Wait()
 		close(done)
 	}()
+	var cut <-chan time.Time
+	var grace time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		grace = min(cutGrace, time.Until(deadline)/10)
+		t := time.NewTimer(time.Until(deadline) - grace)
+		defer t.Stop()
+		cut = t.C
+	}
 	select {
 	case <-done:
 		h.cancel(errShutdown)
 		return nil
+	case <-cut:
+		h.cutOff(time.Now().Add(grace / 2))
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			<-done
+			return ctx.Err()
+		}
 	case <-ctx.Done():
-		h.cancel(errShutdown)
+		h.cutOff(time.Now())
 		<-done
 		return ctx.Err()
+	}
+}
+
+// TCPUnit is service.TCPUnit with a Shutdown that also cuts off the TCP
+// transfers in time (see Shutdown): the connections' handlers return, and
+// the server's shutdown completes, before ctx ends.
+func (h *Handler) TCPUnit(srv *netserve.Server, ln net.Listener) service.Unit {
+	u := service.TCPUnit(srv, ln)
+	u.Shutdown = h.shutdownWith(srv.Shutdown)
+	return u
+}
+
+// shutdownWith returns a shutdown that runs h's and srvShutdown together:
+// the server waits for its handlers, which wait for h to cut their
+// transfers off.
+func (h *Handler) shutdownWith(srvShutdown func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		hs := make(chan error, 1)
+		go func() { hs <- h.Shutdown(ctx) }()
+		err := srvShutdown(ctx)
+		return errors.Join(<-hs, err)
 	}
 }
 

@@ -154,3 +154,64 @@ func TestUDPTransfersPerSource(t *testing.T) {
 		h.Shutdown(ctx)
 	})
 }
+
+// 25 long TCP streams cut by a shutdown each end with ERROR shutting down,
+// as the README promises, and the shutdown returns nil within its time, so
+// the server exits 0 (issue 16, finding 3: before, 25 of 25 streams ended
+// with a bare EOF and the shutdown failed with "context deadline
+// exceeded", exit status 1).
+func TestTCPStreamsCutByShutdownGetError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.WriteTimeout = time.Minute
+		h := New(cfg, nil, nil)
+		srv := h.TCPServer(nil)
+		const streams = 25
+		last := make(chan proto.Message, streams)
+		for i := range streams {
+			cc, sc := net.Pipe()
+			go srv.ServeConn(sc)
+			cc.Write(proto.AppendStreamRequest(nil, uint32(i+1), proto.StreamRequest{Interval: 10 * time.Second, Count: 100}))
+			go func() {
+				defer cc.Close()
+				var m proto.Message
+				for {
+					next, _, err := proto.ReadMessage(cc, nil)
+					if err != nil {
+						last <- m
+						return
+					}
+					m = next
+				}
+			}()
+		}
+		// And one client that never reads: its blocked write must not
+		// hold the shutdown for the minute of the write timeout.
+		stuck, sc := net.Pipe()
+		defer stuck.Close()
+		go srv.ServeConn(sc)
+		stuck.Write(proto.AppendStreamRequest(nil, 99, proto.StreamRequest{Interval: 10 * time.Second, Count: 100}))
+		synctest.Wait()
+		time.Sleep(15 * time.Second) // two packets each
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		begun := time.Now()
+		if err := h.shutdownWith(srv.Shutdown)(ctx); err != nil {
+			t.Errorf("shutdown = %v, want nil (streams cut off in time)", err)
+		}
+		if took := time.Since(begun); took >= 10*time.Second {
+			t.Errorf("shutdown took %v, want less than its 10s", took)
+		}
+		withError := 0
+		for range streams {
+			m := <-last
+			if e, err := proto.ParseError(m.Body); m.Type == proto.TypeError && err == nil && e.Code == proto.CodeShutdown {
+				withError++
+			}
+		}
+		if withError != streams {
+			t.Errorf("%d of %d TCP streams cut by shutdown ended with ERROR shutting down", withError, streams)
+		}
+	})
+}

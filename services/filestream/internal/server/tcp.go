@@ -102,7 +102,13 @@ func (h *Handler) serveTCP(ctx context.Context, c *netserve.Conn, m proto.Messag
 			*out = h.tcpError(*out, c, m.ID, code, text)
 			return true
 		}
-		return h.sendTCPFile(ctx, c, m.ID, int64(req.Size)) == nil
+		tctx, end, ok := h.beginTCP(ctx, c)
+		if !ok {
+			*out = h.tcpError(*out, c, m.ID, proto.CodeShutdown, "server shutting down")
+			return true
+		}
+		defer end()
+		return h.sendTCPFile(tctx, c, m.ID, int64(req.Size)) == nil
 	case proto.TypeStream:
 		h.tcp.stream.Inc()
 		req, err := proto.ParseStreamRequest(m.Body)
@@ -115,7 +121,13 @@ func (h *Handler) serveTCP(ctx context.Context, c *netserve.Conn, m proto.Messag
 			*out = h.tcpError(*out, c, m.ID, code, text)
 			return true
 		}
-		return h.sendTCPStream(ctx, c, m.ID, req, pad) == nil
+		tctx, end, ok := h.beginTCP(ctx, c)
+		if !ok {
+			*out = h.tcpError(*out, c, m.ID, proto.CodeShutdown, "server shutting down")
+			return true
+		}
+		defer end()
+		return h.sendTCPStream(tctx, c, m.ID, req, pad) == nil
 	case proto.TypeQuit:
 		h.tcp.quit.Inc()
 		c.Write(proto.AppendBye((*out)[:0], m.ID))
@@ -189,7 +201,10 @@ func (h *Handler) sendTCPStream(ctx context.Context, c *netserve.Conn, id uint32
 	}
 	sent, err := h.stream(ctx, write, buf, id, req, pad, h.tcp)
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			// The README's promise: a stream cut by shutdown ends with
+			// ERROR, not a bare close.
+			h.tcp.error(proto.CodeShutdown)
 			write(proto.AppendError(buf[:0], id, proto.CodeShutdown, "server shutting down"))
 		}
 		return h.tcpAborted(c, err)
