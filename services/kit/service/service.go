@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/socklab/socklab/services/kit/logging"
+	"github.com/socklab/socklab/services/kit/memlimit"
 )
 
 // Common holds the settings every server shares. Its variables carry no
@@ -70,7 +71,12 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 // of them down, each given at most timeout. It returns nil when the stop was
 // asked for (ctx ended) and the units shut down cleanly, or the error that
 // stopped them.
+//
+// It first sets the Go runtime's memory limit from the container's (package
+// memlimit), so that every server's heap stays within its container and
+// memory freed after a burst goes back.
 func Run(ctx context.Context, log *zap.Logger, timeout time.Duration, units ...Unit) error {
+	memlimit.Set(log)
 	failed := make(chan error, len(units))
 	finished := make(chan string, len(units))
 	done := make(chan struct{}, len(units))
