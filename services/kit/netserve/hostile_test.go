@@ -191,3 +191,34 @@ func TestSourceQuota(t *testing.T) {
 		t.Errorf("Held after releasing all = %d, %d, want 0, 0", src, total)
 	}
 }
+
+// CutWrites ends a write blocked on a client that does not read at the
+// time given, long before the WriteTimeout, and bounds later writes too.
+func TestCutWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conns := make(chan *netserve.Conn, 1)
+		errc := make(chan error, 2)
+		srv := &netserve.Server{WriteTimeout: time.Minute, Handler: netserve.HandlerFunc(func(_ context.Context, c *netserve.Conn) {
+			conns <- c
+			_, err := c.Write(make([]byte, 64<<10)) // more than the buffer: it blocks
+			errc <- err
+			_, err = c.Write(make([]byte, 64<<10))
+			errc <- err
+		})}
+		cli, sc := net.Pipe()
+		defer cli.Close()
+		go srv.ServeConn(sc)
+		c := <-conns
+		synctest.Wait()
+		start := time.Now()
+		c.CutWrites(start.Add(time.Second))
+		for i := range 2 {
+			if err := <-errc; !errors.Is(err, netserve.ErrWriteTimeout) {
+				t.Fatalf("write %d after CutWrites: %v, want %v", i+1, err, netserve.ErrWriteTimeout)
+			}
+		}
+		if took := time.Since(start); took != time.Second {
+			t.Errorf("writes cut after %v, want 1s (not the 1m write timeout)", took)
+		}
+	})
+}
