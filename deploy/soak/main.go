@@ -608,4 +608,3 @@ func raiseNoFile(n uint64) {
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
 }
-
