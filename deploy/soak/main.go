@@ -95,15 +95,22 @@ func run() error {
 		len(servers), o.clients, o.sources, o.interval, o.duration)
 	tick := time.NewTicker(o.sample)
 	defer tick.Stop()
-	// The first sample once every client has had time to connect and send
-	// its first request is the start.
-	warm := time.After(2 * o.interval)
+	// The first sample, once every client has had time to connect and send
+	// its first request, is "connected". The start of the flat part is a
+	// minute in (a quarter of a shorter run): by then connid's table holds
+	// a whole TTL of IDs and every buffer pool is warm.
+	connected := time.After(2 * o.interval)
+	warm := time.After(min(time.Minute, o.duration/4))
 	warmed := false
 sampling:
 	for {
 		select {
 		case <-loadCtx.Done():
 			break sampling
+		case <-connected:
+			for _, s := range servers {
+				s.mem.connected = rss(s.cmd.Process.Pid)
+			}
 		case <-warm:
 			warmed = true
 			for _, s := range servers {
@@ -128,11 +135,11 @@ sampling:
 		return errors.New("interrupted")
 	}
 
-	fmt.Printf("\n%-11s %10s %7s %10s %10s %10s\n", "server", "requests", "errors", "rss start", "rss peak", "rss end")
+	fmt.Printf("\n%-11s %10s %7s %8s %12s %10s %10s %10s\n", "server", "requests", "errors", "retries", "rss connect", "rss start", "rss peak", "rss end")
 	total := int64(0)
 	for _, s := range servers {
-		fmt.Printf("%-11s %10d %7d %9.1fM %9.1fM %9.1fM\n", s.name, s.ok.Load()+s.errs.Load(), s.errs.Load(),
-			mib(s.mem.start), mib(s.mem.peak), mib(s.mem.end))
+		fmt.Printf("%-11s %10d %7d %8d %11.1fM %9.1fM %9.1fM %9.1fM\n", s.name, s.ok.Load()+s.errs.Load(), s.errs.Load(), s.retries.Load(),
+			mib(s.mem.connected), mib(s.mem.start), mib(s.mem.peak), mib(s.mem.end))
 		total += s.errs.Load()
 		for _, e := range s.firstErrors() {
 			fmt.Printf("    error: %s\n", e)
@@ -159,10 +166,11 @@ func progress(servers []*server) string {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-// memory holds one server's RSS samples.
+// memory holds one server's RSS samples: once the clients are connected,
+// at the start of the flat part, the peak after it, and at the end.
 type memory struct {
-	mu               sync.Mutex
-	start, peak, end int64
+	mu                          sync.Mutex
+	connected, start, peak, end int64
 }
 
 func (m *memory) startAt(b int64) { m.mu.Lock(); m.start, m.peak = b, b; m.mu.Unlock() }
@@ -186,15 +194,16 @@ func rss(pid int) int64 {
 
 // server is one running server binary and its clients' tally.
 type server struct {
-	name   string
-	cmd    *exec.Cmd
-	addr   string
-	client func(ctx context.Context, o options, i int, src net.IP)
-	mem    memory
-	ok     atomic.Int64
-	errs   atomic.Int64
-	exited atomic.Bool
-	done   chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	addr    string
+	client  func(ctx context.Context, o options, i int, src net.IP)
+	mem     memory
+	ok      atomic.Int64
+	errs    atomic.Int64
+	retries atomic.Int64
+	exited  atomic.Bool
+	done    chan struct{}
 
 	errMu  sync.Mutex
 	errLog []string
@@ -418,13 +427,24 @@ func autoreplyClient(s *server) func(ctx context.Context, o options, i int, src 
 			lineClient(ctx, o, i, src, s, nil, func(n int) string { return payload(i, n, 64) }, check)
 			return
 		}
-		udpClient(ctx, o, i, src, s, func(n int) []byte { return []byte(payload(i, n, 64)) },
+		udpClient(ctx, o, i, src, s, func(n, _ int) []byte { return []byte(payload(i, n, 64)) },
 			func(req, reply []byte) error { return check(string(req), string(reply)) })
 	}
 }
 
-// udpClient sends a datagram per request and waits for its reply.
-func udpClient(ctx context.Context, o options, i int, src net.IP, s *server, msg func(n int) []byte, check func(req, reply []byte) error) {
+// udpTries is how many times a UDP client sends a request whose reply does
+// not come within udpTimeout, as a real UDP client does: a datagram can be
+// dropped by a full socket buffer when the machine is busy. Each retry is
+// counted; a request is an error only when every try went unanswered.
+const (
+	udpTries   = 3
+	udpTimeout = 2 * time.Second
+)
+
+// udpClient sends a datagram per request and waits for its reply; msg
+// builds try t of request n (connid asks for a new ID on a retry, as its
+// client does, since the first may have been granted).
+func udpClient(ctx context.Context, o options, i int, src net.IP, s *server, msg func(n, t int) []byte, check func(req, reply []byte) error) {
 	c, err := dialUDP(src, s.addr)
 	if err != nil {
 		s.fail(err)
@@ -435,16 +455,36 @@ func udpClient(ctx context.Context, o options, i int, src net.IP, s *server, msg
 	n := 0
 	every(ctx, o, i, s, func() error {
 		n++
-		req := msg(n)
-		if _, err := c.Write(req); err != nil {
-			return err
+		var bad, err error
+		for t := range udpTries {
+			if t > 0 {
+				s.retries.Add(1)
+			}
+			req := msg(n, t)
+			if _, err = c.Write(req); err != nil {
+				return err
+			}
+			// A reply that does not answer this try (a late one to an
+			// earlier try, or a wrong one) is kept as the error and
+			// reading goes on until the timeout.
+			for {
+				c.SetReadDeadline(time.Now().Add(udpTimeout))
+				k, rerr := c.Read(buf)
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				if cerr := check(req, buf[:k]); cerr == nil {
+					return nil
+				} else {
+					bad = cerr
+				}
+			}
 		}
-		c.SetReadDeadline(time.Now().Add(replyTimeout))
-		k, err := c.Read(buf)
-		if err != nil {
-			return fmt.Errorf("%s udp: %w", s.name, err)
+		if bad != nil {
+			return bad
 		}
-		return check(req, buf[:k])
+		return fmt.Errorf("%s udp: no reply to %d tries: %w", s.name, udpTries, err)
 	})
 }
 
@@ -499,7 +539,7 @@ func fsRead(r io.Reader) (typ byte, id uint32, body []byte, err error) {
 func filestreamClient(s *server) func(ctx context.Context, o options, i int, src net.IP) {
 	return func(ctx context.Context, o options, i int, src net.IP) {
 		if i%5 == 4 {
-			udpClient(ctx, o, i, src, s, func(n int) []byte { return fsMsg(fsEcho, uint32(n), []byte(payload(i, n, 64))) },
+			udpClient(ctx, o, i, src, s, func(n, _ int) []byte { return fsMsg(fsEcho, uint32(n), []byte(payload(i, n, 64))) },
 				func(req, reply []byte) error {
 					if len(reply) < 10 || reply[3] != fsEchoReply || !bytes.Equal(reply[10:], req[10:]) {
 						return fmt.Errorf("filestream udp: %d-byte reply %x", len(reply), reply[:min(len(reply), 12)])
@@ -567,7 +607,7 @@ func filestreamTCP(c net.Conn, i, n int) error {
 // table's 50,000 and each source's 10,000.
 func connidClient(s *server) func(ctx context.Context, o options, i int, src net.IP) {
 	return func(ctx context.Context, o options, i int, src net.IP) {
-		udpClient(ctx, o, i, src, s, func(n int) []byte { return []byte(fmt.Sprintf("HELLO soak-%d-%d", i, n)) },
+		udpClient(ctx, o, i, src, s, func(n, t int) []byte { return []byte(fmt.Sprintf("HELLO soak-%d-%d-%d", i, n, t)) },
 			func(req, reply []byte) error {
 				id := strings.TrimPrefix(string(req), "HELLO ")
 				if !strings.HasPrefix(string(reply), "OK "+id+" ") {
