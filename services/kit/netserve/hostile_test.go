@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -221,4 +222,42 @@ func TestCutWrites(t *testing.T) {
 			t.Errorf("writes cut after %v, want 1s (not the 1m write timeout)", took)
 		}
 	})
+}
+
+// Once three quarters of a burst of connections (64 or more) have closed,
+// their memory is handed back to the system at once, rather than held until
+// something allocates again (issue 16, finding 5: autoreply and filestream
+// kept the memory of 1,000 connections after they closed).
+func TestMemoryGivenBackAfterBurst(t *testing.T) {
+	var calls atomic.Int32
+	defer netserve.SetFreeOSMemory(func() { calls.Add(1) })()
+	srv := &netserve.Server{Handler: echoLines(), MaxConnsPerSource: -1}
+	addr := nettest.ServeTCP(t, srv)
+	waitActive := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(nettest.Timeout)
+		for srv.ActiveConns() != n && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // polling a counter, bounded by the deadline
+		}
+		if got := srv.ActiveConns(); got != n {
+			t.Fatalf("%d connections active, want %d", got, n)
+		}
+	}
+	conns := nettest.Hold(t, addr, 300, nil)
+	waitActive(300)
+	for _, c := range conns[:200] {
+		c.Close()
+	}
+	waitActive(100)
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("memory given back %d times with a third of the burst still open, want 0", n)
+	}
+	for _, c := range conns[200:] {
+		c.Close()
+	}
+	waitActive(0)
+	// At 75 open (a quarter of 300), then at 11 (75 less 64).
+	if n := calls.Load(); n != 2 {
+		t.Errorf("memory given back %d times after the burst closed, want twice", n)
+	}
 }
