@@ -59,6 +59,12 @@ bench:
 bench-capture:
 	@t=$$(mktemp) && COUNT=$(COUNT) deploy/bench-capture.sh $$t && $(GO) run ./services/kit/cmd/benchtable -tsv $$t /dev/null; s=$$?; rm -f $$t; exit $$s
 
+## soak: every server from bin/ under 1,000 honest clients each, on loopback, for SOAK_DURATION (10m); not part of check
+SOAK_DURATION ?= 10m
+.PHONY: soak
+soak: build
+	@cd deploy/soak && $(GO) run . -bin $(BIN) -duration $(SOAK_DURATION)
+
 ## compose: make sure `docker compose` (v2) works, building it from its Go module if missing
 compose:
 	@deploy/install-compose.sh

@@ -50,6 +50,14 @@ const MaxReplyLen = len(OK) + 1 + MaxIDLen + 1 + len("ffff:ffff:ffff:ffff:ffff:f
 // ErrorBadRequest is the reply to a malformed request, without line end.
 const ErrorBadRequest = Error + " " + BadRequest
 
+// Busy is the code of the ERROR answering a claim when the table of IDs is
+// full, or the client's address holds its share of it.
+const Busy = "BUSY"
+
+// ErrorBusy is the reply to a claim the table has no room for, without
+// line end: shorter than any HELLO, so it amplifies nothing.
+const ErrorBusy = Error + " " + Busy
+
 // ErrMalformed is wrapped by every parse error. The request parser's errors
 // are fixed values, so a flood of garbage costs no allocation.
 var ErrMalformed = errors.New("malformed message")

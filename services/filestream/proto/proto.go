@@ -165,9 +165,25 @@ func ParseDatagram(b []byte) (Message, error) {
 // type is returned with its error after its body has been consumed, so the
 // caller may answer and carry on. io.EOF means r ended between messages;
 // io.ErrUnexpectedEOF that it ended inside one.
+//
+// The buffer grows with the bytes that arrived, never ahead of them from
+// the length the header declares: a header announcing 65535 bytes and
+// followed by nothing costs no more than a small message.
 func ReadMessage(r io.Reader, buf []byte) (Message, []byte, error) {
+	return ReadMessageGrow(r, buf, nil)
+}
+
+// minReadBuf is where a message buffer starts, and the first step of its
+// growth.
+const minReadBuf = 512
+
+// ReadMessageGrow is ReadMessage with grow, when not nil, asked before the
+// buffer grows from capacity from to capacity to; an error from grow ends the
+// read with that error. A server uses it to keep the bodies of all its
+// connections within one budget.
+func ReadMessageGrow(r io.Reader, buf []byte, grow func(from, to int) error) (Message, []byte, error) {
 	if cap(buf) < HeaderLen {
-		buf = make([]byte, 0, 512)
+		buf = make([]byte, 0, minReadBuf)
 	}
 	buf = buf[:HeaderLen]
 	// The magic is checked on its own so that a stray line of text (a
@@ -189,15 +205,28 @@ func ReadMessage(r io.Reader, buf []byte) (Message, []byte, error) {
 		return Message{Header: h}, buf, herr
 	}
 	n := HeaderLen + int(h.Len)
-	if cap(buf) < n {
-		buf = append(buf[:HeaderLen], make([]byte, int(h.Len))...)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf[HeaderLen:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			// Double, so a large body costs few copies, but only once the
+			// bytes so far have filled what was there.
+			next := min(n, max(2*cap(buf), minReadBuf))
+			if grow != nil {
+				if err := grow(cap(buf), next); err != nil {
+					return Message{Header: h}, buf, err
+				}
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
 		}
-		return Message{Header: h}, buf, err
+		k, err := r.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+k]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Message{Header: h}, buf, err
+		}
 	}
 	return Message{Header: h, Body: buf[HeaderLen:]}, buf, herr
 }

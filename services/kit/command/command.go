@@ -66,6 +66,7 @@ import (
 
 	"github.com/socklab/socklab/services/kit/config"
 	"github.com/socklab/socklab/services/kit/health"
+	"github.com/socklab/socklab/services/kit/memlimit"
 	"github.com/socklab/socklab/services/kit/metrics"
 	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/service"
@@ -359,5 +360,8 @@ func (s *Setup) serveMetrics() error {
 // server command, once the logger exists and before any unit starts (a
 // memory limit from the cgroup, say). Clients do not pass here.
 func startProcess(log *zap.Logger) {
+	// The runtime's memory limit from the container's, so that a server's
+	// heap stays within it and memory freed after a burst goes back.
+	memlimit.Set(log)
 	log.Debug("process", zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 }

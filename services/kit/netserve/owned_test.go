@@ -51,9 +51,10 @@ func TestGoWaitedFor(t *testing.T) {
 	}
 }
 
-// TestGoForced: when Shutdown gives up, an owned goroutine's context ends
-// with ErrServerClosed, and Shutdown returns the deadline's error.
-func TestGoForced(t *testing.T) {
+// TestGoCut: shortly before Shutdown's deadline an owned goroutine's
+// context ends with ErrServerClosed; one that returns then lets Shutdown
+// end cleanly (nil) within its time.
+func TestGoCut(t *testing.T) {
 	srv := &netserve.PacketServer{Handler: netserve.PacketHandlerFunc(upper)}
 	nettest.ServeUDP(t, srv)
 	cause := make(chan error, 1)
@@ -61,13 +62,31 @@ func TestGoForced(t *testing.T) {
 		<-ctx.Done()
 		cause <- context.Cause(ctx)
 	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown = %v, want nil (the goroutine returned when cut off)", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("Shutdown returned after its deadline")
+	}
+	if err := <-cause; !errors.Is(err, netserve.ErrServerClosed) {
+		t.Errorf("owned goroutine's cause = %v, want ErrServerClosed", err)
+	}
+}
+
+// TestGoForced: an owned goroutine that does not return when told holds
+// Shutdown only until its deadline, which Shutdown then returns.
+func TestGoForced(t *testing.T) {
+	srv := &netserve.PacketServer{Handler: netserve.PacketHandlerFunc(upper)}
+	nettest.ServeUDP(t, srv)
+	release := make(chan struct{})
+	defer close(release)
+	srv.Go(func(ctx context.Context) { <-release })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
-	}
-	if err := <-cause; !errors.Is(err, netserve.ErrServerClosed) {
-		t.Errorf("owned goroutine's cause = %v, want ErrServerClosed", err)
 	}
 }
 

@@ -261,9 +261,11 @@ func (s *PacketServer) readLoop(uc *net.UDPConn) error {
 
 // Shutdown stops the read loops, lets the datagram in hand be served, then
 // waits for the goroutines the server owns (Go, GoWorker) and closes the
-// socket. When ctx ends first it ends their context (cause ErrServerClosed),
-// waits at most forceWait more for them, closes the socket and returns ctx's
-// error. Safe to call more than once.
+// socket. Shortly before ctx's deadline (CutTimer) it ends their context
+// (cause ErrServerClosed), so that each can tell its client and return in
+// time, and returns nil when they do. When ctx ends first anyway it waits at
+// most forceWait more for them, closes the socket and returns ctx's error.
+// Safe to call more than once.
 func (s *PacketServer) Shutdown(ctx context.Context) error {
 	s.init()
 	s.mu.Lock()
@@ -282,12 +284,24 @@ func (s *PacketServer) Shutdown(ctx context.Context) error {
 		s.owned.Wait()
 		close(done)
 	}()
+	cut, _, stop := CutTimer(ctx)
+	defer stop()
 	select {
 	case <-done:
 		return nil
+	case <-cut:
+		// Shortly before the deadline: the owned goroutines are told to
+		// stop (each tells its client why) while there is still time for
+		// them to return, so that the shutdown ends cleanly.
+		s.force(ErrServerClosed)
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
+		s.force(ErrServerClosed)
 	}
-	s.force(ErrServerClosed)
 	waitAtMost(done, forceWait)
 	s.mu.Lock()
 	for uc := range s.conns {
@@ -301,6 +315,25 @@ func (s *PacketServer) serving() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// cutGrace bounds how long before a shutdown's deadline the work still
+// running is cut off (CutTimer).
+const cutGrace = time.Second
+
+// CutTimer returns when, before ctx's deadline, a shutdown should cut off the
+// work still running so that it can stop cleanly in time: a tenth of the
+// time left before the deadline, at most a second. The channel is nil (never
+// ready) when ctx has no deadline; stop releases the timer.
+func CutTimer(ctx context.Context) (cut <-chan time.Time, grace time.Duration, stop func()) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil, 0, func() {}
+	}
+	left := time.Until(deadline)
+	grace = min(cutGrace, left/10)
+	t := time.NewTimer(left - grace)
+	return t.C, grace, func() { t.Stop() }
 }
 
 // forceWait bounds how long a Shutdown whose context has ended still waits

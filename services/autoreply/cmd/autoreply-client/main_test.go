@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/socklab/socklab/services/autoreply/internal/server"
+	"github.com/socklab/socklab/services/kit/config"
 	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
@@ -23,7 +24,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func startServer(t *testing.T) (tcpAddr, udpAddr string) {
 	h := &server.Handler{Log: zap.NewNop(), Metrics: server.NewMetrics(prometheus.NewRegistry())}
-	cfg := server.Config{MaxLineBytes: 64 << 10, IdleTimeout: time.Minute, UDPReaders: 1}
+	cfg, err := config.Load[server.Config]("AUTOREPLY_", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.IdleTimeout = time.Minute
+	cfg.UDPReaders = 1
 	return nettest.ServeTCP(t, h.TCPServer(cfg)), nettest.ServeUDP(t, h.UDPServer(cfg))
 }
 

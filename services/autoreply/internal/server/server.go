@@ -20,12 +20,15 @@ import (
 
 // Config is the server's part of the autoreply-server settings.
 type Config struct {
-	Protocol     string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"tcp, udp or both"`
-	Addr         string        `env:"ADDR" envDefault:":9000" flag:"addr" help:"listen address, HOST:PORT (the same port for TCP and UDP)"`
-	MaxLineBytes int           `env:"MAX_LINE" envDefault:"65536" flag:"max-line" help:"longest TCP message line in bytes; longer gets 'ERROR line too long' and a close"`
-	IdleTimeout  time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a TCP connection idle this long"`
-	MaxConns     int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more get 'ERROR server busy' (0: no limit)"`
-	UDPReaders   int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+	Protocol          string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"tcp, udp or both"`
+	Addr              string        `env:"ADDR" envDefault:":9000" flag:"addr" help:"listen address, HOST:PORT (the same port for TCP and UDP)"`
+	MaxLineBytes      int           `env:"MAX_LINE" envDefault:"65536" flag:"max-line" help:"longest TCP message line in bytes; longer gets 'ERROR line too long' and a close"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a TCP connection idle this long"`
+	MaxConns          int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more get 'ERROR server busy' (0: no limit)"`
+	UDPReaders        int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+	MaxConnsPerSource int           `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"TCP connections served at once from one address (IPv6: one /64); more get 'ERROR server busy' (-1: no limit)"`
+	UDPCredit         int           `env:"UDP_CREDIT" envDefault:"4096" flag:"udp-credit" help:"bytes of UDP replies a source may receive beyond 3 times what it sent; refills at udp-credit-rate"`
+	UDPCreditRate     int           `env:"UDP_CREDIT_RATE" envDefault:"1024" flag:"udp-credit-rate" help:"bytes per second the UDP credit of a source refills"`
 }
 
 // Validate reports settings no server can run with.
@@ -40,6 +43,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 0 {
 		return errors.New("max-conns must not be negative")
+	}
+	if c.MaxConnsPerSource != -1 && c.MaxConnsPerSource < 1 {
+		return errors.New("max-conns-per-source must be -1 (no limit) or at least 1")
+	}
+	if c.UDPCredit < 0 || c.UDPCreditRate < 0 {
+		return errors.New("udp-credit and udp-credit-rate must not be negative")
 	}
 	if c.UDPReaders < 1 || c.UDPReaders > 64 {
 		return errors.New("udp-readers must be from 1 to 64")
@@ -61,6 +70,8 @@ type Metrics struct {
 	Bytes    *prometheus.CounterVec
 	Errors   *prometheus.CounterVec
 	Latency  *prometheus.HistogramVec
+	// Withheld counts UDP replies not sent by the amplification budget.
+	Withheld prometheus.Counter
 
 	tcpMsgs, udpMsgs    prometheus.Counter
 	tcpBytes, udpBytes  prometheus.Counter
@@ -87,8 +98,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from reception to the reply handed to the socket, by protocol. TCP observes once per flush, for the oldest reply in it.",
 			Buckets: metrics.LatencyBuckets,
 		}, []string{"proto"}),
+		Withheld: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "autoreply", Name: "udp_withheld_total",
+			Help: "UDP replies not sent: the source had received 3 times what it sent, plus its credit.",
+		}),
 	}
-	reg.MustRegister(m.Messages, m.Bytes, m.Errors, m.Latency)
+	reg.MustRegister(m.Messages, m.Bytes, m.Errors, m.Latency, m.Withheld)
 	// Children resolved once: a label lookup per message would cost a hash.
 	m.tcpMsgs, m.udpMsgs = m.Messages.WithLabelValues("tcp"), m.Messages.WithLabelValues("udp")
 	m.tcpBytes, m.udpBytes = m.Bytes.WithLabelValues("tcp"), m.Bytes.WithLabelValues("udp")
@@ -108,6 +123,10 @@ type Handler struct {
 	// Now, when set, replaces the reception time of TCP lines (tests);
 	// otherwise it is when the read that delivered the line returned.
 	Now func() time.Time
+
+	// budget bounds what each UDP source receives (set by UDPServer; nil:
+	// no bound).
+	budget *budget
 }
 
 // discard counts for a Handler without Metrics: registered nowhere.
@@ -226,6 +245,10 @@ type udpLoop struct {
 
 func (l *udpLoop) ServePacket(p *netserve.Packet) {
 	p.Out = l.gen.Append(p.Out, p.Received, p.Data)
+	if l.h.budget != nil && !l.h.budget.allow(p.From.Addr(), p.Received, len(p.Data), len(p.Out)) {
+		l.m.Withheld.Inc()
+		return
+	}
 	if err := p.Reply(p.Out); err != nil {
 		l.m.errWrite.Inc()
 		return
@@ -242,13 +265,17 @@ func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 		IdleTimeout:  cfg.IdleTimeout,
 		MaxLineBytes: cfg.MaxLineBytes,
 		MaxConns:     cfg.MaxConns,
-		BusyMessage:  msgBusy,
-		Log:          h.Log,
+		// Per source, so that one client cannot lock out the rest.
+		MaxConnsPerSource: cfg.MaxConnsPerSource,
+		BusyMessage:       msgBusy,
+		Log:               h.Log,
 	}
 }
 
-// UDPServer returns a netserve.PacketServer for h configured from cfg.
+// UDPServer returns a netserve.PacketServer for h configured from cfg, and
+// sets h's amplification budget from cfg: call it before serving UDP.
 func (h *Handler) UDPServer(cfg Config) *netserve.PacketServer {
+	h.budget = newBudget(cfg.UDPCredit, cfg.UDPCreditRate)
 	return &netserve.PacketServer{
 		Handler: h,
 		Readers: cfg.UDPReaders,

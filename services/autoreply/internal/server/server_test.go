@@ -21,14 +21,20 @@ import (
 
 	"github.com/socklab/socklab/services/autoreply/internal/server"
 	"github.com/socklab/socklab/services/autoreply/proto"
+	"github.com/socklab/socklab/services/kit/config"
 	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// defaults is the configuration of the server's documented defaults.
 func defaults() server.Config {
-	return server.Config{Protocol: "both", MaxLineBytes: 64 << 10, IdleTimeout: 5 * time.Minute, MaxConns: 1000, UDPReaders: 1}
+	c, err := config.Load[server.Config]("AUTOREPLY_", nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 func newReg() *prometheus.Registry { return prometheus.NewRegistry() }
@@ -272,6 +278,9 @@ func TestConfigValidate(t *testing.T) {
 		{"max line", func(c *server.Config) { c.MaxLineBytes = 0 }, false},
 		{"max conns", func(c *server.Config) { c.MaxConns = -1 }, false},
 		{"readers", func(c *server.Config) { c.UDPReaders = 0 }, false},
+		{"per source", func(c *server.Config) { c.MaxConnsPerSource = 0 }, false},
+		{"no per-source limit", func(c *server.Config) { c.MaxConnsPerSource = -1 }, true},
+		{"credit", func(c *server.Config) { c.UDPCredit = -1 }, false},
 	}
 	for _, tt := range tests {
 		c := defaults()

@@ -31,13 +31,16 @@ const MaxMessageBytes = 1024
 
 // Config is the server's part of the connid-server settings.
 type Config struct {
-	Protocol    string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"udp, tcp or both"`
-	Addr        string        `env:"ADDR" envDefault:":9002" flag:"addr" help:"listen address, HOST:PORT (the same port for UDP and TCP); SERVER_IP SERVER_PORT arguments win over it"`
-	IDTTL       time.Duration `env:"ID_TTL" envDefault:"30s" flag:"id-ttl" help:"how long a claimed connection ID stays in use"`
-	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m" flag:"idle-timeout" help:"exit (status 0) after no request for this long; 0 never exits"`
-	ConnTimeout time.Duration `env:"CONN_TIMEOUT" envDefault:"1m" flag:"conn-timeout" help:"close a TCP connection that sends no line for this long"`
-	MaxConns    int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more are closed at once (0: no limit)"`
-	UDPReaders  int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+	Protocol          string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"udp, tcp or both"`
+	Addr              string        `env:"ADDR" envDefault:":9002" flag:"addr" help:"listen address, HOST:PORT (the same port for UDP and TCP); SERVER_IP SERVER_PORT arguments win over it"`
+	IDTTL             time.Duration `env:"ID_TTL" envDefault:"30s" flag:"id-ttl" help:"how long a claimed connection ID stays in use"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m" flag:"idle-timeout" help:"exit (status 0) after no request for this long; 0 never exits"`
+	ConnTimeout       time.Duration `env:"CONN_TIMEOUT" envDefault:"1m" flag:"conn-timeout" help:"close a TCP connection that sends no line for this long"`
+	MaxConns          int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more are closed at once (0: no limit)"`
+	MaxConnsPerSource int           `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"TCP connections served at once from one address (IPv6: one /64); more are closed at once (-1: no limit)"`
+	MaxIDs            int           `env:"MAX_IDS" envDefault:"50000" flag:"max-ids" help:"connection IDs in use at once; a claim beyond gets ERROR BUSY"`
+	MaxIDsPerSource   int           `env:"MAX_IDS_PER_SOURCE" envDefault:"10000" flag:"max-ids-per-source" help:"connection IDs in use at once claimed from one address (IPv6: one /64); a claim beyond gets ERROR BUSY"`
+	UDPReaders        int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
 }
 
 // SetArgs applies SERVER_IP SERVER_PORT, the seed's way of giving the
@@ -77,6 +80,12 @@ func (c Config) Validate() error {
 	if c.MaxConns < 0 {
 		return errors.New("max-conns must not be negative")
 	}
+	if c.MaxConnsPerSource != -1 && c.MaxConnsPerSource < 1 {
+		return errors.New("max-conns-per-source must be -1 (no limit) or at least 1")
+	}
+	if c.MaxIDs < 1 || c.MaxIDsPerSource < 1 {
+		return errors.New("max-ids and max-ids-per-source must be at least 1")
+	}
 	if c.UDPReaders < 1 || c.UDPReaders > 64 {
 		return errors.New("udp-readers must be from 1 to 64")
 	}
@@ -94,6 +103,7 @@ type Metrics struct {
 	ok, reset                prometheus.Counter
 	badReplied, badDropped   prometheus.Counter
 	errWrite, errStore       prometheus.Counter
+	busy                     prometheus.Counter
 }
 
 // NewMetrics registers the connid metrics with reg, reading the IDs in use
@@ -123,7 +133,7 @@ func newMetrics() *Metrics {
 			Namespace: "connid", Name: "requests_total", Help: "Messages received (datagrams or lines, well-formed or not), by protocol.",
 		}, []string{"proto"}),
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "connid", Name: "handshakes_total", Help: "HELLO requests answered, by result: ok (ID claimed) or reset (ID in use).",
+			Namespace: "connid", Name: "handshakes_total", Help: "HELLO requests answered, by result: ok (ID claimed), reset (ID in use) or busy (no room: max-ids or max-ids-per-source).",
 		}, []string{"result"}),
 		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "connid", Name: "bad_requests_total", Help: "Malformed requests, by action: replied (ERROR BAD_REQUEST) or dropped (a UDP request shorter than that reply).",
@@ -135,6 +145,7 @@ func newMetrics() *Metrics {
 	// Children resolved once: a label lookup per message would cost a hash.
 	m.udpRequests, m.tcpRequests = m.Requests.WithLabelValues("udp"), m.Requests.WithLabelValues("tcp")
 	m.ok, m.reset = m.Handshakes.WithLabelValues("ok"), m.Handshakes.WithLabelValues("reset")
+	m.busy = m.Handshakes.WithLabelValues("busy")
 	m.badReplied, m.badDropped = m.BadRequests.WithLabelValues("replied"), m.BadRequests.WithLabelValues("dropped")
 	m.errWrite, m.errStore = m.Errors.WithLabelValues("write"), m.Errors.WithLabelValues("store")
 	return m
@@ -205,6 +216,9 @@ func (h *Handler) request(dst, msg []byte) (reply []byte, bad bool, claim string
 // decided counts a claim's outcome and appends its reply to dst.
 func (h *Handler) decided(dst []byte, r *store.Request, ok bool, err error) []byte {
 	switch {
+	case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrSourceFull):
+		h.Metrics.busy.Inc()
+		return append(dst, proto.ErrorBusy...)
 	case err != nil:
 		h.storeError(err)
 		return dst
@@ -402,7 +416,9 @@ func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 		IdleTimeout:  cfg.ConnTimeout,
 		MaxLineBytes: MaxMessageBytes,
 		MaxConns:     cfg.MaxConns,
-		Log:          h.Log,
+		// Per source, so that one client cannot lock out the rest.
+		MaxConnsPerSource: cfg.MaxConnsPerSource,
+		Log:               h.Log,
 	}
 }
 

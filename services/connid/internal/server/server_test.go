@@ -326,7 +326,8 @@ func TestManyClients(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{Protocol: "both", IDTTL: 30 * time.Second, IdleTimeout: 2 * time.Minute, ConnTimeout: time.Minute, MaxConns: 10, UDPReaders: 1}
+	good := Config{Protocol: "both", IDTTL: 30 * time.Second, IdleTimeout: 2 * time.Minute, ConnTimeout: time.Minute, MaxConns: 10, UDPReaders: 1,
+		MaxConnsPerSource: 256, MaxIDs: 50000, MaxIDsPerSource: 10000}
 	tests := []struct {
 		name string
 		give func(*Config)
@@ -340,6 +341,9 @@ func TestConfigValidate(t *testing.T) {
 		{"conn", func(c *Config) { c.ConnTimeout = 0 }, "conn-timeout"},
 		{"maxconns", func(c *Config) { c.MaxConns = -1 }, "max-conns"},
 		{"readers", func(c *Config) { c.UDPReaders = 0 }, "udp-readers"},
+		{"per source", func(c *Config) { c.MaxConnsPerSource = 0 }, "max-conns-per-source"},
+		{"no per-source limit", func(c *Config) { c.MaxConnsPerSource = -1 }, ""},
+		{"max ids", func(c *Config) { c.MaxIDs = 0 }, "max-ids"},
 	}
 	for _, tt := range tests {
 		c := good

@@ -16,6 +16,7 @@ func Start(s *command.Setup, clk clock.Clock, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	st.Limit(cfg.MaxIDs, cfg.MaxIDsPerSource)
 	h := &Handler{Store: st, Clock: clk, Metrics: NewMetrics(s.Metrics, st), Log: s.Log}
 	if cfg.IdleTimeout > 0 {
 		h.Idle = NewIdle(clk, cfg.IdleTimeout)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	"github.com/socklab/socklab/services/connid/internal/clock"
+	"github.com/socklab/socklab/services/kit/netserve"
 )
 
 const (
@@ -39,6 +41,13 @@ const (
 
 // ErrStopped is returned for claims made after Run has returned.
 var ErrStopped = errors.New("store: stopped")
+
+// Claims refused for want of room (see Store.Limit): the ID is free, but
+// the table holds its limit of IDs, or the claiming address its share.
+var (
+	ErrFull       = errors.New("store: table full")
+	ErrSourceFull = errors.New("store: address holds its share of the table")
+)
 
 // A Request asks for ID on behalf of From at At.
 type Request struct {
@@ -81,6 +90,13 @@ type Store struct {
 	armed atomic.Int64
 	kick  chan struct{}
 
+	// Limits of the table (see Limit), and the IDs each source holds;
+	// held is written under wmu, like the table.
+	maxIDs, maxPerSource int
+	held                 map[netip.Addr]int
+	// peak is the most IDs held since the memory was last given back.
+	peak atomic.Int64
+
 	// The writer's scratch.
 	batch   []Request
 	results []result
@@ -120,9 +136,18 @@ func New(c clock.Clock, ttl time.Duration) (*Store, error) {
 		batch:   make([]Request, 0, maxBatch),
 		results: make([]result, maxBatch),
 		dead:    make([]*Record, 0, sweepBatch),
+		held:    map[netip.Addr]int{},
 	}
 	s.armed.Store(math.MaxInt64)
 	return s, nil
+}
+
+// Limit bounds the IDs in use to total, and those claimed from one source
+// address (an IPv4 address or IPv6 /64, netserve.Source) to perSource; 0
+// means no bound. A claim beyond them fails with ErrFull or ErrSourceFull.
+// Call it before Run.
+func (s *Store) Limit(total, perSource int) {
+	s.maxIDs, s.maxPerSource = total, perSource
 }
 
 // TTL returns how long a claimed ID stays in use.
@@ -279,6 +304,7 @@ func (s *Store) Run(ctx context.Context) error {
 					if err := s.sweep(now); err != nil {
 						return err
 					}
+					s.giveBack()
 					swept = now
 					continue
 				}
@@ -356,6 +382,15 @@ func (s *Store) decide(batch []Request, results []result) (first int64) {
 			results[i] = result{false, err}
 			continue
 		}
+		src := netserve.Source(r.From.Addr())
+		if old == nil && s.maxIDs > 0 && s.live.Load()+added >= int64(s.maxIDs) {
+			results[i] = result{false, ErrFull}
+			continue
+		}
+		if s.maxPerSource > 0 && s.held[src] >= s.maxPerSource {
+			results[i] = result{false, ErrSourceFull}
+			continue
+		}
 		// A new Record: inserted records are never modified.
 		rec := &Record{ID: r.ID, Client: r.From, ClaimedAt: at, ExpiresAt: at + s.ttl}
 		if err := txn.Insert(TableIDs, rec); err != nil {
@@ -364,18 +399,51 @@ func (s *Store) decide(batch []Request, results []result) (first int64) {
 		}
 		results[i] = result{true, nil}
 		first = min(first, rec.ExpiresAt)
+		s.held[src]++
 		if old != nil {
+			s.release(old)
 			replaced++ // expired, and not yet swept
 		} else {
 			added++
 		}
 	}
 	txn.Commit()
-	s.live.Add(added)
+	if l := s.live.Add(added); l > s.peak.Load() {
+		s.peak.Store(l) // only under wmu
+	}
 	s.expired.Add(uint64(replaced))
 	s.claims.Add(uint64(len(batch)))
 	s.commits.Add(1)
 	return first
+}
+
+// giveBackMin is the least fall in IDs held after which the memory they
+// took is handed back to the system at once.
+const giveBackMin = 4096
+
+// giveBack returns the memory of a flood of IDs to the system once most of
+// them have expired. With no claims after a flood the runtime has no
+// reason to collect (nothing allocates) and would keep the flood's heap for
+// minutes; a forced collection here costs one pause per flood.
+func (s *Store) giveBack() {
+	peak, live := s.peak.Load(), s.live.Load()
+	if peak-live < giveBackMin || live > peak/4 {
+		return
+	}
+	s.peak.Store(live)
+	debug.FreeOSMemory()
+}
+
+// release forgets that r's source holds r. The caller holds wmu.
+func (s *Store) release(r *Record) {
+	src := netserve.Source(r.Client.Addr())
+	if s.held[src] <= 1 {
+		// Deleted rather than kept at zero, so the map shrinks after a
+		// flood from many addresses.
+		delete(s.held, src)
+	} else {
+		s.held[src]--
+	}
 }
 
 // earliest returns the first expiry time in the table.
@@ -423,6 +491,7 @@ func (s *Store) sweepBatch(now int64) (int, error) {
 		if err := txn.Delete(TableIDs, r); err != nil {
 			return 0, fmt.Errorf("store: delete %q: %w", r.ID, err)
 		}
+		s.release(r)
 	}
 	txn.Commit()
 	n := len(dead)

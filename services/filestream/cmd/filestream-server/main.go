@@ -47,6 +47,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			if err := s.Listen(cfg.Protocol, cfg.Addr, h.TCPServer(), h.UDPServer()); err != nil {
 				return err
 			}
+			s.Add(h.TransfersUnit()) // TCP transfers cut off in time, with their ERROR
 			s.Log.Info("limits", zap.Int64("max_file", cfg.MaxFile), zap.Int("stream_limit", cfg.StreamLimit),
 				zap.Duration("min_interval", cfg.MinInterval), zap.Int("packet_size", cfg.PacketSize))
 			return nil

@@ -83,7 +83,7 @@ func rawTCPServer(b *testing.B) string {
 
 func benchServer(b *testing.B, mod func(*Config)) *testServer {
 	cfg := Config{Protocol: "both", MaxFile: bigFile, StreamLimit: 1_000_000, MinInterval: 0, PacketSize: 1200,
-		UDPRate: 0, UDPTransfers: 64, CookieTTL: time.Minute, UDPReaders: 1}
+		UDPRate: 0, UDPTransfers: 64, UDPTransfersPerSource: 64, CookieTTL: time.Minute, UDPReaders: 1, BodyBudget: 16 << 20}
 	if mod != nil {
 		mod(&cfg)
 	}

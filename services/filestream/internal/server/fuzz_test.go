@@ -32,7 +32,7 @@ func FuzzServeDatagram(f *testing.F) {
 	f.Add(proto.AppendBye(nil, 5))
 	f.Add([]byte("FS\x01\x42\x00\x00\x00\x00\x00\x01"))
 	cfg := Config{Protocol: "udp", MaxFile: 123456789, StreamLimit: 100, MinInterval: time.Millisecond,
-		PacketSize: 1200, UDPTransfers: 4, CookieTTL: time.Minute, UDPReaders: 1}
+		PacketSize: 1200, UDPTransfers: 4, UDPTransfersPerSource: 4, CookieTTL: time.Minute, UDPReaders: 1}
 	h := newTestHandler(cfg, nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		half := len(b) / 2

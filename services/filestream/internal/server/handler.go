@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -13,6 +14,7 @@ import (
 	"github.com/socklab/socklab/services/filestream/internal/cookie"
 	"github.com/socklab/socklab/services/filestream/proto"
 	"github.com/socklab/socklab/services/kit/netserve"
+	"github.com/socklab/socklab/services/kit/service"
 )
 
 // blockLen is the length of the shared content block: a multiple of the
@@ -35,8 +37,12 @@ func contentAt(off int64, n int) []byte {
 	return block[i : i+n]
 }
 
-// errQuit is the cause of a UDP transfer its client stopped with QUIT.
-var errQuit = errors.New("client quit")
+var (
+	// errQuit is the cause of a UDP transfer its client stopped with QUIT.
+	errQuit = errors.New("client quit")
+	// errShutdown is the cause of a TCP transfer cut off by Shutdown.
+	errShutdown = errors.New("server shutting down")
+)
 
 // Handler serves filestream over TCP (ServeConn) and UDP (ServePacket). The
 // goroutines of UDP transfers belong to the packet server that served their
@@ -55,10 +61,17 @@ type Handler struct {
 	tcp      *protoMetrics
 	udp      *protoMetrics
 	m        *Metrics
+	bodies   budget // TCP message bodies beyond each connection's first buffer
 
 	mu     sync.Mutex
 	active map[netip.AddrPort]map[*transfer]struct{}
 	n      int // transfers in active
+	quota  netserve.SourceQuota
+	// closing refuses new TCP transfers; tcpActive holds the running ones,
+	// for Shutdown to cut off, and tcpWG waits for them.
+	closing   bool
+	tcpActive map[*tcpTransfer]struct{}
+	tcpWG     sync.WaitGroup
 
 	// Hooks for tests: started is called as each UDP transfer starts,
 	// connDone as each TCP connection's handler returns.
@@ -71,6 +84,13 @@ type Handler struct {
 type transfer struct {
 	cancel context.CancelCauseFunc
 	quit   bool
+}
+
+// tcpTransfer is one running TCP file or stream, sent by its connection's
+// handler goroutine.
+type tcpTransfer struct {
+	cancel context.CancelCauseFunc
+	conn   *netserve.Conn
 }
 
 // init builds what the fields imply, on first use.
@@ -87,6 +107,9 @@ func (h *Handler) init() {
 		h.cookies = cookie.New(h.Config.CookieTTL)
 		h.tcp, h.udp = h.m.forProto("tcp"), h.m.forProto("udp")
 		h.active = map[netip.AddrPort]map[*transfer]struct{}{}
+		h.tcpActive = map[*tcpTransfer]struct{}{}
+		h.bodies.max = h.Config.BodyBudget
+		h.quota = netserve.SourceQuota{PerSource: h.Config.UDPTransfersPerSource, Total: h.Config.UDPTransfers}
 	})
 }
 
@@ -127,7 +150,12 @@ type owner interface {
 func (h *Handler) startTransfer(o owner, to netip.AddrPort, fn func(ctx context.Context)) (proto.Code, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.n >= h.Config.UDPTransfers {
+	// Per source as well as in total: one validated address must not take
+	// every slot.
+	switch h.quota.Acquire(to.Addr()) {
+	case netserve.QuotaSource:
+		return proto.CodeBusy, fmt.Sprintf("server busy: %d transfers to your address in flight", h.Config.UDPTransfersPerSource)
+	case netserve.QuotaTotal:
 		return proto.CodeBusy, fmt.Sprintf("server busy: %d transfers in flight", h.n)
 	}
 	t := &transfer{}
@@ -144,6 +172,7 @@ func (h *Handler) startTransfer(o owner, to netip.AddrPort, fn func(ctx context.
 		fn(ctx)
 	})
 	if !started {
+		h.quota.Release(to.Addr())
 		return proto.CodeShutdown, "server shutting down"
 	}
 	set := h.active[to]
@@ -175,6 +204,7 @@ func (h *Handler) endTransfer(to netip.AddrPort, t *transfer) {
 	if len(h.active[to]) == 0 {
 		delete(h.active, to)
 	}
+	h.quota.Release(to.Addr())
 	h.n--
 	h.udp.active.Dec()
 }
@@ -199,6 +229,99 @@ func (h *Handler) Transfers() int {
 	return h.n
 }
 
+// beginTCP registers a TCP transfer on c, unless the server is shutting
+// down; its context ends when the connection's does or when Shutdown cuts
+// transfers off. end must be called when it is over.
+func (h *Handler) beginTCP(connCtx context.Context, c *netserve.Conn) (ctx context.Context, end func(), ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithCancelCause(connCtx)
+	t := &tcpTransfer{cancel: cancel, conn: c}
+	h.tcpActive[t] = struct{}{}
+	h.tcpWG.Add(1)
+	return ctx, func() {
+		cancel(nil)
+		h.mu.Lock()
+		delete(h.tcpActive, t)
+		h.mu.Unlock()
+		h.tcpWG.Done()
+	}, true
+}
+
+// cutOff cancels every TCP transfer with errShutdown; their writes are cut
+// at by, so a client that does not read cannot hold one.
+func (h *Handler) cutOff(by time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for t := range h.tcpActive {
+		t.conn.CutWrites(by)
+		t.cancel(errShutdown)
+	}
+}
+
+// ShutdownTCP refuses new TCP transfers and waits for the running ones to
+// finish. Shortly before ctx's deadline (netserve.CutTimer) it cuts off
+// those still running: each client gets ERROR shutting
+// down (a file is cut instead), and ShutdownTCP returns nil once they have
+// returned, within ctx. Only when ctx ends before that does it report ctx's
+// error. It runs beside the TCP server's Shutdown (TransfersUnit), whose
+// connection handlers wait for their transfers. UDP transfers belong to the
+// packet server, whose Shutdown ends them. Safe to call more than once.
+func (h *Handler) ShutdownTCP(ctx context.Context) error {
+	h.init()
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.tcpWG.Wait()
+		close(done)
+	}()
+	cut, grace, stop := netserve.CutTimer(ctx)
+	defer stop()
+	select {
+	case <-done:
+		return nil
+	case <-cut:
+		h.cutOff(time.Now().Add(grace / 2))
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			<-done
+			return ctx.Err()
+		}
+	case <-ctx.Done():
+		h.cutOff(time.Now())
+		<-done
+		return ctx.Err()
+	}
+}
+
+// TransfersUnit is a unit whose Shutdown is ShutdownTCP: added beside the
+// servers (the same shutdown phase, so both run at once), it cuts the TCP
+// transfers off in time for the connections' handlers, and so the TCP
+// server's shutdown, to end within the timeout.
+func (h *Handler) TransfersUnit() service.Unit {
+	stop := make(chan struct{})
+	var once sync.Once
+	return service.Unit{
+		Name:  "transfers",
+		Serve: func() error { <-stop; return errTransfersStopped },
+		Shutdown: func(ctx context.Context) error {
+			once.Do(func() { close(stop) })
+			return h.ShutdownTCP(ctx)
+		},
+		Closed: func(err error) bool { return errors.Is(err, errTransfersStopped) },
+		Close:  func() error { once.Do(func() { close(stop) }); return nil },
+	}
+}
+
+var errTransfersStopped = errors.New("transfers stopped")
+
 // busyMessage is what a TCP connection over MaxConns receives.
 var busyMessage = proto.AppendError(nil, 0, proto.CodeBusy, "server busy: too many connections")
 
@@ -209,8 +332,10 @@ func (h *Handler) TCPServer() *netserve.Server {
 		IdleTimeout:  h.Config.IdleTimeout,
 		WriteTimeout: h.Config.WriteTimeout,
 		MaxConns:     h.Config.MaxConns,
-		BusyMessage:  busyMessage,
-		Log:          h.Log,
+		// Per source, so that one client cannot lock out the rest.
+		MaxConnsPerSource: h.Config.MaxConnsPerSource,
+		BusyMessage:       busyMessage,
+		Log:               h.Log,
 	}
 }
 

@@ -24,9 +24,27 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 		defer h.connDone()
 	}
 	var in []byte
+	held := 0 // bytes of in charged to the body budget
+	defer func() { h.bodies.release(held) }()
+	grow := func(from, to int) error {
+		if !h.bodies.reserve(to - from) {
+			return errBodyBudget
+		}
+		held += to - from
+		return nil
+	}
 	out := make([]byte, 0, 512)
 	for {
-		m, buf, err := proto.ReadMessage(c, in)
+		if held > 0 {
+			// A large body's buffer goes back once it is served: an idle
+			// connection holds only the small one it started with.
+			h.bodies.release(held)
+			held, in = 0, nil
+		}
+		// The whole message, header and body, must arrive within the idle
+		// timeout from here, however its bytes are spread.
+		c.StartMessage()
+		m, buf, err := proto.ReadMessageGrow(c, in, grow)
 		in = buf
 		switch {
 		case errors.Is(err, proto.ErrType):
@@ -43,6 +61,10 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 			}
 			h.tcpError(out, c, m.ID, code, err.Error()+"; closing")
 			return
+		case errors.Is(err, errBodyBudget):
+			h.tcpError(out, c, m.ID, proto.CodeBusy, "server busy: message buffers full; closing")
+			c.CloseAbruptly()
+			return
 		case err != nil:
 			h.connEnded(c, err)
 			return
@@ -50,6 +72,7 @@ func (h *Handler) ServeConn(ctx context.Context, c *netserve.Conn) {
 		if !h.serveTCP(ctx, c, m, &out) {
 			return
 		}
+
 		if err := c.FlushIfDrained(); err != nil {
 			return
 		}
@@ -61,8 +84,13 @@ func (h *Handler) serveTCP(ctx context.Context, c *netserve.Conn, m proto.Messag
 	switch m.Type {
 	case proto.TypeEcho:
 		h.tcp.echo.Inc()
-		*out = proto.AppendEchoReply((*out)[:0], m.ID, m.Body)
-		_, err := c.Write(*out)
+		// The header and the body go out separately: copying the body into
+		// out would grow out to the largest echo the connection ever saw.
+		*out = proto.AppendHeader((*out)[:0], proto.Header{Type: proto.TypeEchoReply, Len: uint16(len(m.Body)), ID: m.ID})
+		if _, err := c.Write(*out); err != nil {
+			return false
+		}
+		_, err := c.Write(m.Body)
 		return err == nil
 	case proto.TypeFile:
 		h.tcp.file.Inc()
@@ -75,7 +103,13 @@ func (h *Handler) serveTCP(ctx context.Context, c *netserve.Conn, m proto.Messag
 			*out = h.tcpError(*out, c, m.ID, code, text)
 			return true
 		}
-		return h.sendTCPFile(ctx, c, m.ID, int64(req.Size)) == nil
+		tctx, end, ok := h.beginTCP(ctx, c)
+		if !ok {
+			*out = h.tcpError(*out, c, m.ID, proto.CodeShutdown, "server shutting down")
+			return true
+		}
+		defer end()
+		return h.sendTCPFile(tctx, c, m.ID, int64(req.Size)) == nil
 	case proto.TypeStream:
 		h.tcp.stream.Inc()
 		req, err := proto.ParseStreamRequest(m.Body)
@@ -88,7 +122,13 @@ func (h *Handler) serveTCP(ctx context.Context, c *netserve.Conn, m proto.Messag
 			*out = h.tcpError(*out, c, m.ID, code, text)
 			return true
 		}
-		return h.sendTCPStream(ctx, c, m.ID, req, pad) == nil
+		tctx, end, ok := h.beginTCP(ctx, c)
+		if !ok {
+			*out = h.tcpError(*out, c, m.ID, proto.CodeShutdown, "server shutting down")
+			return true
+		}
+		defer end()
+		return h.sendTCPStream(tctx, c, m.ID, req, pad) == nil
 	case proto.TypeQuit:
 		h.tcp.quit.Inc()
 		c.Write(proto.AppendBye((*out)[:0], m.ID))
@@ -162,7 +202,10 @@ func (h *Handler) sendTCPStream(ctx context.Context, c *netserve.Conn, id uint32
 	}
 	sent, err := h.stream(ctx, write, buf, id, req, pad, h.tcp)
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			// The README's promise: a stream cut by shutdown ends with
+			// ERROR, not a bare close.
+			h.tcp.error(proto.CodeShutdown)
 			write(proto.AppendError(buf[:0], id, proto.CodeShutdown, "server shutting down"))
 		}
 		return h.tcpAborted(c, err)

@@ -19,12 +19,13 @@ import (
 
 // Config is the server's part of the tinytcp-server settings.
 type Config struct {
-	Addr         string        `env:"ADDR" envDefault:":40000" flag:"addr" help:"listen address, HOST:PORT"`
-	Banner       string        `env:"BANNER" envDefault:"WELCOME, I'm TinyServer not pressure" flag:"banner" help:"line sent on connect; must begin with WELCOME"`
-	MaxLineBytes int           `env:"MAX_LINE" envDefault:"4096" flag:"max-line" help:"longest command line in bytes (without its line end); longer gets 'ERROR LINE_TOO_LONG' and a close"`
-	IdleTimeout  time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a connection that sends no complete line for this long"`
-	WriteTimeout time.Duration `env:"WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"close a connection whose replies cannot be written for this long (a client that never reads)"`
-	MaxConns     int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"connections served at once; more get 'ERROR SERVER_BUSY' and a close (0: no limit)"`
+	Addr              string        `env:"ADDR" envDefault:":40000" flag:"addr" help:"listen address, HOST:PORT"`
+	Banner            string        `env:"BANNER" envDefault:"WELCOME, I'm TinyServer not pressure" flag:"banner" help:"line sent on connect; must begin with WELCOME"`
+	MaxLineBytes      int           `env:"MAX_LINE" envDefault:"4096" flag:"max-line" help:"longest command line in bytes (without its line end); longer gets 'ERROR LINE_TOO_LONG' and a close"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a connection that sends no complete line for this long"`
+	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"close a connection whose replies cannot be written for this long (a client that never reads)"`
+	MaxConns          int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"connections served at once; more get 'ERROR SERVER_BUSY' and a close (0: no limit)"`
+	MaxConnsPerSource int           `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"connections served at once from one address (IPv6: one /64); more get 'ERROR SERVER_BUSY' and a close (-1: no limit)"`
 }
 
 // Zone is the time zone setting. TZ carries no service prefix: it is the
@@ -70,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 0 {
 		return errors.New("max-conns must not be negative")
+	}
+	if c.MaxConnsPerSource != -1 && c.MaxConnsPerSource < 1 {
+		return errors.New("max-conns-per-source must be -1 (no limit) or at least 1")
 	}
 	return nil
 }
@@ -217,7 +221,9 @@ func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 		WriteTimeout: cfg.WriteTimeout,
 		MaxLineBytes: cfg.MaxLineBytes,
 		MaxConns:     cfg.MaxConns,
-		BusyMessage:  proto.ErrorLine(proto.ServerBusy),
-		Log:          h.Log,
+		// Per source, so that one client cannot lock out the rest.
+		MaxConnsPerSource: cfg.MaxConnsPerSource,
+		BusyMessage:       proto.ErrorLine(proto.ServerBusy),
+		Log:               h.Log,
 	}
 }
