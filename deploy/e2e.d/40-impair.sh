@@ -66,21 +66,30 @@ if [ "$impair_n" -ge 1000 ] && awk -v p="$impair_pct" 'BEGIN { exit !(p >= 4 && 
 else
   fail "UDP streams at 10% loss: $impair_lost of $impair_n lost ($impair_pct%), want 1000 packets and 4% to 20%"
 fi
-impair_pcap=$capdir/impair-loss.pcap
-timeout 90 tshark -i socklab0 -f "tcp port 9001" -a duration:80 -w "$impair_pcap" >/dev/null 2>"$capdir/impair-tshark.log" &
-impair_tshark=$!
-for _ in $(seq 50); do grep -q 'Capturing on' "$capdir/impair-tshark.log" 2>/dev/null && break; sleep 0.2; done
-out=$(impair_file)
-echo "$out"
-expect "TCP file at 10% loss arrives whole, CRC correct" '^file: 1000000 bytes in .* ok$' "$out"
-kill -INT "$impair_tshark" 2>/dev/null || true
-wait "$impair_tshark" 2>/dev/null || true
-impair_rtx=$(tshark -r "$impair_pcap" -Y tcp.analysis.retransmission -T fields -e frame.number 2>/dev/null | wc -l)
-impair_frames=$(tshark -r "$impair_pcap" -T fields -e frame.number 2>/dev/null | wc -l)
+# The file crosses the bridge in a few dozen segmentation-offload frames, so
+# a transfer that loses none of its data (about one in twenty) is possible:
+# up to three transfers, each captured on its own, until one shows
+# retransmissions; every one must arrive whole.
+impair_rtx=0
+for impair_try in 1 2 3; do
+  impair_pcap=$capdir/impair-loss-$impair_try.pcap
+  timeout 90 tshark -i socklab0 -f "tcp port 9001" -a duration:80 -w "$impair_pcap" >/dev/null 2>"$capdir/impair-tshark-$impair_try.log" &
+  impair_tshark=$!
+  for _ in $(seq 50); do grep -q 'Capturing on' "$capdir/impair-tshark-$impair_try.log" 2>/dev/null && break; sleep 0.2; done
+  out=$(impair_file)
+  echo "$out"
+  expect "TCP file at 10% loss arrives whole, CRC correct (transfer $impair_try)" '^file: 1000000 bytes in .* ok$' "$out"
+  kill -INT "$impair_tshark" 2>/dev/null || true
+  wait "$impair_tshark" 2>/dev/null || true
+  impair_rtx=$(tshark -r "$impair_pcap" -Y tcp.analysis.retransmission -T fields -e frame.number 2>/dev/null | wc -l)
+  impair_frames=$(tshark -r "$impair_pcap" -T fields -e frame.number 2>/dev/null | wc -l)
+  echo "transfer $impair_try: $impair_rtx retransmissions in $impair_frames captured frames"
+  [ "$impair_rtx" -gt 0 ] && break
+done
 if [ "$impair_rtx" -gt 0 ]; then
-  pass "capture of that transfer: $impair_rtx retransmissions in $impair_frames frames"
+  pass "capture of transfer $impair_try: $impair_rtx retransmissions in $impair_frames frames"
 else
-  fail "capture of that transfer: no tcp.analysis.retransmission in $impair_frames frames"
+  fail "captures of 3 transfers: no tcp.analysis.retransmission"
 fi
 
 step "impair: RATE=2mbit on filestream"
