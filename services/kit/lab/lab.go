@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Transport names a transport a service listens on.
@@ -68,6 +69,20 @@ func (s Service) Has(t Transport) bool { return slices.Contains(s.Transports, t)
 
 // ListenAddr is the server's default listen address, ":PORT".
 func (s Service) ListenAddr() string { return ":" + strconv.Itoa(s.Port) }
+
+// IsDefaultListen reports whether a server's default listen setting, an
+// address ":PORT" or "HOST:PORT" or a port list whose first port is it
+// ("5000-5009", "5000,5001"), starts on the lab map's port: each server's
+// config test holds its default to the map with it.
+func (s Service) IsDefaultListen(def string) bool {
+	port := strconv.Itoa(s.Port)
+	if _, p, err := net.SplitHostPort(def); err == nil {
+		return p == port
+	}
+	first, _, _ := strings.Cut(def, ",")
+	first, _, _ = strings.Cut(first, "-")
+	return first == port
+}
 
 // Target is the address of the service's first instance inside the lab,
 // "NAME:PORT".

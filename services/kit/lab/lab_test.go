@@ -53,3 +53,24 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Autoreply.HostAddrs() = %v", got)
 	}
 }
+
+func TestIsDefaultListen(t *testing.T) {
+	tests := []struct {
+		s    Service
+		give string
+		want bool
+	}{
+		{Autoreply, ":9000", true},
+		{Autoreply, "0.0.0.0:9000", true},
+		{Autoreply, ":9001", false},
+		{MovieDB, "5000-5009", true},
+		{MovieDB, "5000,5001", true},
+		{MovieDB, "5001-5009", false},
+		{TinyTCP, "", false},
+	}
+	for _, tt := range tests {
+		if got := tt.s.IsDefaultListen(tt.give); got != tt.want {
+			t.Errorf("%s.IsDefaultListen(%q) = %v, want %v", tt.s.Name, tt.give, got, tt.want)
+		}
+	}
+}

@@ -38,10 +38,7 @@ func main() { command.Main(run) }
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var cfg server.Config
 	return command.Server{
-		Command: command.Command{
-			Name: "dashboard", Usage: usage,
-			Settings: []command.Settings{command.Env(lab.Dashboard.EnvPrefix, &cfg)},
-		},
+		Command:     command.Command{Name: "dashboard", Usage: usage, Settings: []command.Settings{command.Env(lab.Dashboard.EnvPrefix, &cfg)}},
 		Healthcheck: func() []health.Probe { return []health.Probe{health.TCP(cfg.Addr, nil)} },
 		Start:       func(_ context.Context, s *command.Setup) error { return server.Start(s, cfg) },
 	}.Run(ctx, args, environ, stderr)
