@@ -5,7 +5,6 @@ import (
 
 	"github.com/socklab/socklab/services/kit/config"
 	"github.com/socklab/socklab/services/kit/lab"
-
 )
 
 // TestDefaultListenIsLabMap: the server's default listen setting is the
