@@ -38,9 +38,9 @@ func set(log *zap.Logger, provider memlimit.Provider) int64 {
 	case err != nil:
 		log.Warn("memory limit: cgroup unreadable; none set", zap.Error(err))
 	case limit == math.MaxInt64:
-		log.Info("memory limit: none (the cgroup has no limit)")
+		log.Debug("memory limit: none (the cgroup has no limit)")
 	default:
-		log.Info("memory limit", zap.Int64("gomemlimit_bytes", limit))
+		log.Debug("memory limit", zap.Int64("gomemlimit_bytes", limit))
 	}
 	return limit
 }
