@@ -363,8 +363,9 @@ lap "a client inside the overlay, across nodes, seen as VXLAN on the underlay"
 # Traffic between nodes crosses slswarm0 as VXLAN: record it there while a
 # client on n3 asks the movie servers on n1 by service name. The filter
 # looks inside: UDP 8 + VXLAN 8 + Ethernet 14 + IPv4 20 bytes, then the TCP
-# ports (the load generator started by swarm-up talks to others too).
-in_ns br tshark -q -i "${prefix}0" -f 'udp port 4789 and (udp[50:2] = 5000 or udp[52:2] = 5000)' \
+# ports; and only at n3's underlay address, since the load generator
+# started by swarm-up asks the movie servers too, from whichever node.
+in_ns br tshark -q -i "${prefix}0" -f "host $net.3 and udp port 4789 and (udp[50:2] = 5000 or udp[52:2] = 5000)" \
   -c 10 -a duration:30 -w "$work/vxlan.pcap" 2>"$work/tshark.log" &
 tshark_pid=$!
 until_ok 20 "tshark capturing on ${prefix}0" grep -q 'Capturing on' "$work/tshark.log"
