@@ -4,10 +4,12 @@
 // message, and a random note. The protocol is in services/autoreply/README.md.
 //
 // It reads AUTOREPLY_PROTOCOL, AUTOREPLY_ADDR, AUTOREPLY_MAX_LINE,
-// AUTOREPLY_IDLE_TIMEOUT, AUTOREPLY_MAX_CONNS, AUTOREPLY_UDP_READERS,
-// LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and SHUTDOWN_TIMEOUT; flags of the same
-// names win over them. `autoreply-server healthcheck` probes a running
-// server's listeners and exits 0 when they answer.
+// AUTOREPLY_IDLE_TIMEOUT, AUTOREPLY_MAX_CONNS,
+// AUTOREPLY_MAX_CONNS_PER_SOURCE, AUTOREPLY_UDP_READERS,
+// AUTOREPLY_UDP_CREDIT, AUTOREPLY_UDP_CREDIT_RATE, LOG_LEVEL, LOG_FORMAT,
+// METRICS_ADDR and SHUTDOWN_TIMEOUT; flags of the same names win over them.
+// `autoreply-server healthcheck` probes a running server's listeners and
+// exits 0 when they answer.
 package main
 
 import (

@@ -6,10 +6,11 @@
 // exits 0 after CONNID_IDLE_TIMEOUT without a request. The protocol is in
 // services/connid/README.md.
 //
-// It reads CONNID_PROTOCOL, CONNID_ADDR, CONNID_ID_TTL, CONNID_IDLE_TIMEOUT,
-// CONNID_CONN_TIMEOUT, CONNID_MAX_CONNS, CONNID_UDP_READERS, LOG_LEVEL,
-// LOG_FORMAT, METRICS_ADDR and SHUTDOWN_TIMEOUT; flags of the same names win
-// over them, and SERVER_IP SERVER_PORT arguments over the address.
+// It reads CONNID_PROTOCOL, CONNID_ADDR, CONNID_ID_TTL, CONNID_MAX_IDS,
+// CONNID_MAX_IDS_PER_SOURCE, CONNID_IDLE_TIMEOUT, CONNID_CONN_TIMEOUT,
+// CONNID_MAX_CONNS, CONNID_MAX_CONNS_PER_SOURCE, CONNID_UDP_READERS,
+// LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and SHUTDOWN_TIMEOUT; flags of the same
+// names win over them, and SERVER_IP SERVER_PORT arguments over the address.
 // `connid-server healthcheck` probes a running server and exits 0 when it
 // answers.
 package main

@@ -5,12 +5,14 @@
 //
 // It reads FILESTREAM_PROTOCOL, FILESTREAM_ADDR, FILESTREAM_MAX_FILE,
 // FILESTREAM_STREAM_LIMIT, FILESTREAM_MIN_INTERVAL, FILESTREAM_PACKET_SIZE,
-// FILESTREAM_UDP_RATE, FILESTREAM_UDP_TRANSFERS, FILESTREAM_COOKIE_TTL,
+// FILESTREAM_UDP_RATE, FILESTREAM_UDP_TRANSFERS,
+// FILESTREAM_UDP_TRANSFERS_PER_SOURCE, FILESTREAM_COOKIE_TTL,
 // FILESTREAM_IDLE_TIMEOUT, FILESTREAM_WRITE_TIMEOUT, FILESTREAM_MAX_CONNS,
+// FILESTREAM_MAX_CONNS_PER_SOURCE, FILESTREAM_BODY_BUDGET,
 // FILESTREAM_UDP_READERS, LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and
-// SHUTDOWN_TIMEOUT; flags of the same names win over them.
-// `filestream-server healthcheck` probes a running server's listeners and
-// exits 0 when they answer.
+// SHUTDOWN_TIMEOUT; flags of the same names win over them. `filestream-server
+// healthcheck` probes a running server's listeners and exits 0 when they
+// answer.
 package main
 
 import (

@@ -3,10 +3,11 @@
 // QUIT) with one reply line. The protocol is in services/tinytcp/README.md.
 //
 // It reads TINYTCP_ADDR, TINYTCP_BANNER, TINYTCP_MAX_LINE,
-// TINYTCP_IDLE_TIMEOUT, TINYTCP_WRITE_TIMEOUT, TINYTCP_MAX_CONNS, TZ,
-// LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and SHUTDOWN_TIMEOUT; flags of the
-// same names win over them. `tinytcp-server healthcheck` connects to a
-// running server and exits 0 when it sends its banner.
+// TINYTCP_IDLE_TIMEOUT, TINYTCP_WRITE_TIMEOUT, TINYTCP_MAX_CONNS,
+// TINYTCP_MAX_CONNS_PER_SOURCE, TZ, LOG_LEVEL, LOG_FORMAT, METRICS_ADDR and
+// SHUTDOWN_TIMEOUT; flags of the same names win over them. `tinytcp-server
+// healthcheck` connects to a running server and exits 0 when it sends its
+// banner.
 package main
 
 import (
