@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/socklab/socklab/services/kit/lab"
 )
 
 // Limits on what the impair tool may PUT.
@@ -16,19 +18,13 @@ const (
 	maxImpairmentText = 256
 )
 
-// Impairment is one link's impairment in force, as the impair tool sends it.
-type Impairment struct {
-	Service     string  `json:"service"`
-	Container   string  `json:"container"`
-	LossPercent float64 `json:"loss_percent"`
-	Rate        string  `json:"rate"`
-	Delay       string  `json:"delay"`
-	Jitter      string  `json:"jitter"`
-	Since       string  `json:"since"`
-}
+// Impairment is one link's impairment in force, as the impair tool sends
+// it (the lab map's contract).
+type Impairment = lab.Impairment
 
-// String describes i in a few words: "loss 5%, delay 50ms ±10ms, rate 1mbit".
-func (i Impairment) String() string {
+// describe says what i does in a few words: "loss 5%, delay 50ms ±10ms,
+// rate 1mbit".
+func describe(i Impairment) string {
 	var parts []string
 	if i.LossPercent > 0 {
 		parts = append(parts, fmt.Sprintf("loss %g%%", i.LossPercent))

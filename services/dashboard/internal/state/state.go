@@ -615,7 +615,7 @@ func (im Impairments) on(service, name string) string {
 	for _, i := range im.List {
 		if i.Service == name || i.Service == service || i.Container == name ||
 			(i.Container != "" && strings.Contains(i.Container, "-"+name+"-")) {
-			parts = append(parts, i.String())
+			parts = append(parts, describe(i))
 		}
 	}
 	return strings.Join(parts, "; ")

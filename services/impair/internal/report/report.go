@@ -14,19 +14,12 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/services/impair/internal/shape"
+	"github.com/socklab/socklab/services/kit/lab"
 )
 
-// Entry is one container's impairment. Rate, Delay and Jitter are empty
-// when not set.
-type Entry struct {
-	Service     string  `json:"service"`
-	Container   string  `json:"container"`
-	LossPercent float64 `json:"loss_percent"`
-	Rate        string  `json:"rate"`
-	Delay       string  `json:"delay"`
-	Jitter      string  `json:"jitter"`
-	Since       string  `json:"since"`
-}
+// Entry is one container's impairment, as the lab map defines it for the
+// dashboard.
+type Entry = lab.Impairment
 
 // NewEntry describes st on a container of service.
 func NewEntry(service, container string, st shape.State) Entry {
@@ -41,23 +34,6 @@ func NewEntry(service, container string, st shape.State) Entry {
 		e.Jitter = st.Jitter.String()
 	}
 	return e
-}
-
-// Describe is one line saying what e does: "loss 10%, rate 2mbit".
-func (e Entry) Describe() string {
-	var parts []string
-	if e.LossPercent > 0 {
-		parts = append(parts, fmt.Sprintf("loss %g%%", e.LossPercent))
-	}
-	for _, p := range [][2]string{{"rate", e.Rate}, {"delay", e.Delay}, {"jitter", e.Jitter}} {
-		if p[1] != "" {
-			parts = append(parts, p[0]+" "+p[1])
-		}
-	}
-	if len(parts) == 0 {
-		return "nothing"
-	}
-	return strings.Join(parts, ", ")
 }
 
 // WriteJSON writes entries as a JSON array ([] when empty).
