@@ -86,9 +86,17 @@ else
   # A second look: the numbers moved on.
   rounds1=$(dash_get "$dom" 'data-rounds="[0-9]*"' 2)
   req1=$(dash_get "$dom" 'data-scenario="tinytcp" data-requests="[0-9]*"' 4)
-  dom2=$(dash_dom)
-  rounds2=$(dash_get "$dom2" 'data-rounds="[0-9]*"' 2)
-  req2=$(dash_get "$dom2" 'data-scenario="tinytcp" data-requests="[0-9]*"' 4)
+  # A look can take less than a scrape round (Chromium may dump the page as
+  # served, before its event stream moves it on): look again until the
+  # numbers move, for at most 20 s.
+  t_look=$(date +%s)
+  while :; do
+    dom2=$(dash_dom)
+    rounds2=$(dash_get "$dom2" 'data-rounds="[0-9]*"' 2)
+    req2=$(dash_get "$dom2" 'data-scenario="tinytcp" data-requests="[0-9]*"' 4)
+    if [ "${rounds2:-0}" -gt "${rounds1:-0}" ] && [ "${req2:-0}" -gt "${req1:-0}" ]; then break; fi
+    [ $(( $(date +%s) - t_look )) -ge 20 ] && break
+  done
   if [ "${rounds2:-0}" -gt "${rounds1:-0}" ] && [ "${req2:-0}" -gt "${req1:-0}" ]; then
     pass "dashboard: numbers change between two looks (round $rounds1 -> $rounds2, tinytcp requests $req1 -> $req2)"
   else
