@@ -66,19 +66,22 @@ function M.info(pinfo, text)
     end
 end
 
+-- escape spells one byte the way printable and text show it.
+local function escape(c)
+    if c == "\\" then return "\\\\" end
+    if c == "\t" then return "\\t" end
+    if c == "\r" then return "\\r" end
+    if c == "\n" then return "\\n" end
+    return string.format("\\x%02x", c:byte())
+end
+
 -- printable quotes s for the Info column and string fields: control and
 -- non-ASCII bytes as \xNN, so a line of binary stays one readable line.
 function M.printable(s, max)
     max = max or 64
     local cut = false
     if #s > max then s, cut = s:sub(1, max), true end
-    s = s:gsub("[%c\128-\255\\]", function(c)
-        if c == "\\" then return "\\\\" end
-        if c == "\t" then return "\\t" end
-        if c == "\r" then return "\\r" end
-        if c == "\n" then return "\\n" end
-        return string.format("\\x%02x", c:byte())
-    end)
+    s = s:gsub("[%c\128-\255\\]", escape)
     if cut then s = s .. "..." end
     return s
 end
@@ -98,13 +101,7 @@ function M.text(s, max)
         end
         s, cut = s:sub(1, n), true
     end
-    s = s:gsub("[%c\\]", function(c)
-        if c == "\\" then return "\\\\" end
-        if c == "\t" then return "\\t" end
-        if c == "\r" then return "\\r" end
-        if c == "\n" then return "\\n" end
-        return string.format("\\x%02x", c:byte())
-    end)
+    s = s:gsub("[%c\\]", escape)
     if cut then s = s .. "..." end
     return s
 end
