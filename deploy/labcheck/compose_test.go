@@ -18,18 +18,18 @@ var root = filepath.Join("..", "..")
 // every profile enabled and .env read from the file's directory.
 func loadCompose(t *testing.T, file string, env ...string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{file},
-		cli.WithWorkingDirectory(root),
-		cli.WithEnvFiles(),
-		cli.WithDotEnv,
-		cli.WithEnv(env),
-		cli.WithProfiles([]string{"*"}),
-		cli.WithName("socklab"),
-	)
+	return loadProject(t, file, cli.WithWorkingDirectory(root), cli.WithEnvFiles(), cli.WithDotEnv,
+		cli.WithEnv(env), cli.WithProfiles([]string{"*"}))
+}
+
+// loadProject parses file with compose-go as project "socklab" with opts.
+func loadProject(t *testing.T, file string, opts ...cli.ProjectOptionsFn) *types.Project {
+	t.Helper()
+	po, err := cli.NewProjectOptions([]string{file}, append(opts, cli.WithName("socklab"))...)
 	if err != nil {
 		t.Fatalf("compose options for %s: %v", file, err)
 	}
-	p, err := opts.LoadProject(context.Background())
+	p, err := po.LoadProject(context.Background())
 	if err != nil {
 		t.Fatalf("load %s: %v", file, err)
 	}

@@ -1,7 +1,6 @@
 package labcheck
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -30,20 +29,8 @@ var notInStack = map[string]string{
 // environment, like loadCompose.
 func loadStack(t *testing.T) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{stackFile},
-		cli.WithWorkingDirectory(filepath.Dir(stackFile)),
-		cli.WithEnvFiles(filepath.Join(root, ".env")),
-		cli.WithDotEnv,
-		cli.WithName("socklab"),
-	)
-	if err != nil {
-		t.Fatalf("compose options for %s: %v", stackFile, err)
-	}
-	p, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("load %s: %v", stackFile, err)
-	}
-	return p
+	return loadProject(t, stackFile, cli.WithWorkingDirectory(filepath.Dir(stackFile)),
+		cli.WithEnvFiles(filepath.Join(root, ".env")), cli.WithDotEnv)
 }
 
 // TestSwarmStackMatchesCompose: the stack and docker-compose.yml define
