@@ -311,6 +311,11 @@ func list(ctx context.Context, cfg Config) ([]report.Entry, error) {
 			defer func() { <-sem }()
 			out, err := dc.RunIn(ctx, c.ID, "show", "-dev", cfg.Dev)
 			if err != nil {
+				// A container that stopped since it was listed has
+				// nothing in force.
+				if !dc.Running(ctx, c.ID) {
+					return
+				}
 				errs[i] = fmt.Errorf("%s: %w", c.Name, err)
 				return
 			}

@@ -14,8 +14,10 @@ import (
 	"testing"
 )
 
-// fakeDocker writes a docker stand-in that lists two filestream replicas
-// and a connid container, logs every call, and answers `run ... apply` and
+// fakeDocker writes a docker stand-in that lists two filestream replicas,
+// a connid container and a load generator that stops once listed (its
+// namespace cannot be joined, inspect says it no longer runs), logs every
+// call, and answers `run ... apply` and
 // `run ... show` from a state file per container, as the image would.
 func fakeDocker(t *testing.T) (path, logFile string) {
 	t.Helper()
@@ -25,11 +27,19 @@ func fakeDocker(t *testing.T) (path, logFile string) {
 echo "$*" >> ` + logFile + `
 dir=` + dir + `
 if [ "$1" = ps ]; then
-  printf 'id2 socklab-filestream-2 filestream\nid1 socklab-filestream-1 filestream\nid3 socklab-connid-1 connid\n'
+  printf 'id2 socklab-filestream-2 filestream\nid1 socklab-filestream-1 filestream\nid3 socklab-connid-1 connid\nid4 socklab-loadgen-1 loadgen\n'
+  exit 0
+fi
+if [ "$1" = inspect ]; then
+  case "$*" in *id4*) echo false ;; *) echo true ;; esac
   exit 0
 fi
 # run --rm --network container:ID ... IMAGE CMD ARGS
 id=$(echo "$*" | sed -n 's/.*--network container:\([^ ]*\).*/\1/p')
+if [ "$id" = id4 ]; then
+  echo "docker: Error response from daemon: cannot join network of a non running container: id4" >&2
+  exit 125
+fi
 case "$*" in
   *" apply "*-loss*) echo '{"service":"","container":"","loss_percent":10,"rate":"","delay":"","jitter":"","since":"2026-12-04T23:00:00Z"}' | tee "$dir/$id" ;;
   *" apply "*) rm -f "$dir/$id"; echo null ;;

@@ -80,3 +80,11 @@ func (c Client) RunIn(ctx context.Context, id string, args ...string) ([]byte, e
 		"--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "--user", "0:0", "--read-only",
 		"--security-opt", "no-new-privileges:true", "--log-driver", "none", c.Image}, args...)...)
 }
+
+// Running reports whether the container id still runs: one that stopped
+// after Containers listed it (a load generator ending its round) has no
+// namespace left to shape or ask.
+func (c Client) Running(ctx context.Context, id string) bool {
+	out, err := c.run(ctx, "inspect", "--format", "{{.State.Running}}", id)
+	return err == nil && strings.TrimSpace(string(out)) == "true"
+}
