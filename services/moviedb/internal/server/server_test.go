@@ -463,9 +463,13 @@ func TestPendingBudget(t *testing.T) {
 	srv := f.handler.TCPServer(Config{IdleTimeout: 10 * time.Second, MaxPending: 1})
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ask := func() (net.Conn, string) {
+	// ask sends one request for a page on a fresh connection and returns
+	// the connection, the first bytes of its answer and a channel closed
+	// when the server is done with the connection (its budget is back).
+	ask := func() (net.Conn, string, chan struct{}) {
 		cli, conn := net.Pipe()
-		wg.Go(func() { srv.ServeConn(conn) })
+		done := make(chan struct{})
+		wg.Go(func() { defer close(done); srv.ServeConn(conn) })
 		cli.SetDeadline(time.Now().Add(nettest.Timeout))
 		if _, err := io.WriteString(cli, `{"op":"all","limit":1000}`+"\n"); err != nil {
 			t.Fatal(err)
@@ -474,9 +478,10 @@ func TestPendingBudget(t *testing.T) {
 		if _, err := io.ReadFull(cli, head); err != nil {
 			t.Fatal(err)
 		}
-		return cli, string(head)
+		return cli, string(head), done
 	}
 	var held []net.Conn
+	var heldDone []chan struct{}
 	defer func() {
 		for _, c := range held {
 			c.Close()
@@ -484,7 +489,7 @@ func TestPendingBudget(t *testing.T) {
 	}()
 	busy := ""
 	for range 40 { // 40 pages of about 130 KB: 5 MB unread
-		cli, head := ask()
+		cli, head, done := ask()
 		if head == `{"ok":false` {
 			rest, _ := io.ReadAll(cli)
 			busy = head + string(rest)
@@ -492,6 +497,7 @@ func TestPendingBudget(t *testing.T) {
 			break
 		}
 		held = append(held, cli) // reads nothing more: its page waits
+		heldDone = append(heldDone, done)
 	}
 	if busy == "" {
 		t.Fatalf("%d clients hold a 1,000-film page each, unread, and the next still got its page; want busy past 1 MiB", len(held))
@@ -510,7 +516,15 @@ func TestPendingBudget(t *testing.T) {
 		c.Close() // the server's write fails at once; its bytes go back
 	}
 	held = nil
-	cli, head := ask()
+	// The budget comes back when the server sees its write fail; wait
+	// for that, not for time, before asking again.
+	for _, done := range heldDone {
+		<-done
+	}
+	if p := gaugeValue(t, f.reg, "moviedb_pending_response_bytes"); p != 0 {
+		t.Errorf("pending response bytes %v after the readers left, want 0", p)
+	}
+	cli, head, _ := ask()
 	rest, err := io.ReadAll(cli)
 	cli.Close()
 	resp, derr := proto.DecodeResponse(append([]byte(head), rest...))
