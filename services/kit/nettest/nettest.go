@@ -271,3 +271,18 @@ func ServeFunc(t testing.TB, serve func(c net.Conn)) string {
 	})
 	return ln.Addr().String()
 }
+
+// Until waits for cond to hold, looking again every millisecond, and fails
+// the test naming what it waited for when Timeout passes first. It is for
+// state that has no event to wait on (a counter another goroutine moves),
+// never for time itself.
+func Until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", Timeout, what)
+		}
+		time.Sleep(time.Millisecond) // a polling interval, not synchronisation
+	}
+}

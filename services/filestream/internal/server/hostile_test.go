@@ -77,21 +77,23 @@ func TestBodyBudget(t *testing.T) {
 	// The first connection's body is mostly sent: it holds the budget.
 	a := nettest.Dial(t, "tcp", ts.tcp)
 	full := proto.AppendEcho(nil, 1, make([]byte, proto.MaxBody))
-	a.Write(full[:len(full)-1])
+	if _, err := a.Write(full[:len(full)-1]); err != nil {
+		t.Fatal(err)
+	}
+	// a's buffer grows as its bytes arrive; until it has reserved its body,
+	// b could take the budget first and a would be the one refused.
+	budget := int64(proto.MaxBody + proto.HeaderLen)
+	const small = 40000
+	nettest.Until(t, "the first connection to reserve its body", func() bool {
+		return ts.h.bodies.held.Load() > budget-small
+	})
 
 	b := nettest.Dial(t, "tcp", ts.tcp)
-	deadline := time.Now().Add(nettest.Timeout)
-	var m proto.Message
-	var err error
-	for time.Now().Before(deadline) {
-		// Until a's read has reserved the budget, b's echo passes.
-		b.SetDeadline(time.Now().Add(nettest.Timeout))
-		b.Write(proto.AppendEcho(nil, 2, make([]byte, 40000)))
-		m, _, err = proto.ReadMessage(b, nil)
-		if err != nil || m.Type != proto.TypeEchoReply {
-			break
-		}
+	b.SetDeadline(time.Now().Add(nettest.Timeout))
+	if _, err := b.Write(proto.AppendEcho(nil, 2, make([]byte, small))); err != nil {
+		t.Fatal(err)
 	}
+	m, _, err := proto.ReadMessage(b, nil)
 	if err != nil || m.Type != proto.TypeError {
 		t.Fatalf("large body over the budget: %v %v, want ERROR busy", m.Type, err)
 	}
