@@ -46,8 +46,7 @@ func TestListenOne(t *testing.T) {
 // TestListenBothUDPTaken: a fixed port free for TCP but not for UDP is an
 // error naming UDP, and leaves no TCP listener behind.
 func TestListenBothUDPTaken(t *testing.T) {
-	busy := nettest.ListenUDP(t)
-	addr := busy.LocalAddr().String()
+	addr := udpPortFreeForTCP(t)
 	ln, pc, err := netserve.Listen("both", addr)
 	if err == nil {
 		ln.Close()
@@ -63,6 +62,24 @@ func TestListenBothUDPTaken(t *testing.T) {
 	} else {
 		free.Close()
 	}
+}
+
+// udpPortFreeForTCP takes a UDP port on 127.0.0.1 for the rest of the test
+// whose number is free for TCP as it returns (another test process may hold
+// the TCP port of the same number; then it takes another), and returns it.
+func udpPortFreeForTCP(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		busy := nettest.ListenUDP(t)
+		addr := busy.LocalAddr().String()
+		if probe, err := net.Listen("tcp", addr); err == nil {
+			probe.Close()
+			return addr
+		}
+		busy.Close()
+	}
+	t.Fatal("50 UDP ports in a row were taken for TCP")
+	return ""
 }
 
 func TestListenBadProtocol(t *testing.T) {
