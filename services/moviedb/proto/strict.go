@@ -180,12 +180,22 @@ func equalFold(name string, key []byte) bool {
 	return true
 }
 
-func (s *scanner) request(req *Request) (seen int, err error) {
+// object reads the object at i member by member: value reads the value
+// of each key, the scanner being at its start, or says why it cannot.
+func (s *scanner) object(value func(key []byte) error) error {
 	for first := true; ; first = false {
 		key, ok, err := s.member(first)
 		if err != nil || !ok {
-			return seen, err
+			return err
 		}
+		if err := value(key); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *scanner) request(req *Request) (seen int, err error) {
+	err = s.object(func(key []byte) (err error) {
 		switch string(key) {
 		case "op":
 			if err = once(&seen, fieldOp, "op"); err == nil {
@@ -222,19 +232,14 @@ func (s *scanner) request(req *Request) (seen int, err error) {
 		default:
 			err = unknown(key, "", "op", "title", "cursor", "limit", "movie", "set")
 		}
-		if err != nil {
-			return seen, err
-		}
-	}
+		return err
+	})
+	return seen, err
 }
 
 func (s *scanner) movie(m *Movie) error {
 	seen := 0
-	for first := true; ; first = false {
-		key, ok, err := s.member(first)
-		if err != nil || !ok {
-			return err
-		}
+	return s.object(func(key []byte) (err error) {
 		switch string(key) {
 		case "title":
 			if err = once(&seen, 1<<0, "movie.title"); err == nil {
@@ -268,19 +273,13 @@ func (s *scanner) movie(m *Movie) error {
 		default:
 			err = unknown(key, "movie.", "title", "year", "director", "genres", "runtime", "rating")
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (s *scanner) changes(c *Changes) error {
 	seen := 0
-	for first := true; ; first = false {
-		key, ok, err := s.member(first)
-		if err != nil || !ok {
-			return err
-		}
+	return s.object(func(key []byte) (err error) {
 		switch string(key) {
 		case "year":
 			if err = once(&seen, 1<<0, "set.year"); err == nil {
@@ -311,10 +310,8 @@ func (s *scanner) changes(c *Changes) error {
 			// "title" too: a title is never edited.
 			err = unknown(key, "", "year", "director", "genres", "runtime", "rating")
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // null consumes a null if one comes next.
