@@ -134,11 +134,11 @@ func formatMovie(m proto.Movie) string {
 	return strings.Join(parts, " | ")
 }
 
-// printAnswers prints one line per server: what ok() makes of a good
-// response, the error of a failed one, DOWN for none. It returns the
-// servers that failed; codes in expected are answers, not failures.
-func (a *app) printAnswers(as []fleet.Answer, ok func(proto.Response) string, expected ...proto.Code) []string {
-	var bad []string
+// printMovies prints one line per server: label and the movie of a good
+// response, the error of a failed one, DOWN for none. It returns how many
+// servers answered with a movie, and the servers that failed; the code
+// expected is an answer, not a failure.
+func (a *app) printMovies(as []fleet.Answer, label string, expected proto.Code) (movies int, bad []string) {
 	w := width(a.fleet.Servers)
 	for _, ans := range as {
 		var line string
@@ -147,27 +147,19 @@ func (a *app) printAnswers(as []fleet.Answer, ok func(proto.Response) string, ex
 			line = "DOWN: " + ans.Err.Error()
 			bad = append(bad, ans.Server)
 		case ans.Resp.OK:
-			line = ok(ans.Resp)
+			movies++
+			line = label + formatMovie(*ans.Resp.Movie)
 		default:
 			e := ans.Resp.Error
 			line = fmt.Sprintf("%s: %s", e.Code, e.Message)
-			if !containsCode(expected, e.Code) {
+			if e.Code != expected {
 				line = "ERROR " + line
 				bad = append(bad, ans.Server)
 			}
 		}
 		fmt.Fprintf(a.out, "  %-*s  %s\n", w, ans.Server, line)
 	}
-	return bad
-}
-
-func containsCode(cs []proto.Code, c proto.Code) bool {
-	for _, x := range cs {
-		if x == c {
-			return true
-		}
-	}
-	return false
+	return movies, bad
 }
 
 func (a *app) title(args []string, what string) (string, error) {
@@ -197,7 +189,7 @@ func (a *app) get(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.out, "get %q from %d servers:\n", title, len(as))
-	bad := a.printAnswers(as, func(r proto.Response) string { return formatMovie(*r.Movie) }, proto.CodeNotFound)
+	_, bad := a.printMovies(as, "", proto.CodeNotFound)
 	var copies []fleet.Copy
 	var missing []string
 	for _, ans := range as {
@@ -298,11 +290,7 @@ func (a *app) add(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.out, "add %q to %d servers:\n", m.Title, len(as))
-	added := 0
-	bad := a.printAnswers(as, func(r proto.Response) string {
-		added++
-		return "added: " + formatMovie(*r.Movie)
-	}, proto.CodeExists)
+	added, bad := a.printMovies(as, "added: ", proto.CodeExists)
 	fmt.Fprintf(a.out, "added to %d servers; servers that had it keep their version\n", added)
 	return failed(bad, len(as))
 }
@@ -371,11 +359,7 @@ func (a *app) edit(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.out, "edit %q on %d servers:\n", title, len(as))
-	edited := 0
-	bad := a.printAnswers(as, func(r proto.Response) string {
-		edited++
-		return "edited: " + formatMovie(*r.Movie)
-	}, proto.CodeNotFound)
+	edited, bad := a.printMovies(as, "edited: ", proto.CodeNotFound)
 	fmt.Fprintf(a.out, "edited on %d servers\n", edited)
 	if err := failed(bad, len(as)); err != nil {
 		return err
