@@ -106,6 +106,13 @@ func (c *compiler) jumpIf(cond bpf.JumpTest, val uint32, t, f label) {
 	c.code = append(c.code, insn{ins: bpf.JumpIf{Cond: cond, Val: val}, kind: jumpIf, jt: t, jf: f})
 }
 
+// ifScratch jumps to t when scratch slot holds val, to f when not; A
+// keeps the slot's value.
+func (c *compiler) ifScratch(slot int, val uint32, t, f label) {
+	c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: slot})
+	c.jumpIf(bpf.JumpEqual, val, t, f)
+}
+
 func (c *compiler) jumpIfX(cond bpf.JumpTest, t, f label) {
 	c.code = append(c.code, insn{ins: bpf.JumpIfX{Cond: cond}, kind: jumpIfX, jt: t, jf: f})
 }
@@ -232,8 +239,7 @@ func (c *compiler) decode(snaplen uint32, eval label) {
 	first, tcpudp4, t4 := c.newLabel(), c.newLabel(), c.newLabel()
 	c.jumpIf(bpf.JumpEqual, 0, first, eval) // a later fragment has no ports
 	c.mark(first)
-	c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mProto})
-	c.jumpIf(bpf.JumpEqual, protoTCP, tcpudp4, t4)
+	c.ifScratch(mProto, protoTCP, tcpudp4, t4)
 	c.mark(t4)
 	c.jumpIf(bpf.JumpEqual, protoUDP, tcpudp4, eval)
 	c.mark(tcpudp4)
@@ -318,55 +324,55 @@ func (c *compiler) proto(n *node, t, f label) {
 	switch n.kind {
 	case kindTransport:
 		// A frame without IP keeps proto 0, never TCP or UDP.
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mProto})
-		c.jumpIf(bpf.JumpEqual, uint32(n.proto), t, f)
+		c.ifScratch(mProto, uint32(n.proto), t, f)
 	case kindIPv4:
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mVersion})
-		c.jumpIf(bpf.JumpEqual, 4, t, f)
+		c.ifScratch(mVersion, 4, t, f)
 	case kindIPv6:
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mVersion})
-		c.jumpIf(bpf.JumpEqual, 6, t, f)
+		c.ifScratch(mVersion, 6, t, f)
 	case kindICMP:
 		is4, not4, is6 := c.newLabel(), c.newLabel(), c.newLabel()
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mVersion})
-		c.jumpIf(bpf.JumpEqual, 4, is4, not4)
+		c.ifScratch(mVersion, 4, is4, not4)
 		c.mark(not4)
 		c.jumpIf(bpf.JumpEqual, 6, is6, f)
 		c.mark(is4)
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mProto})
-		c.jumpIf(bpf.JumpEqual, protoICMP, t, f)
+		c.ifScratch(mProto, protoICMP, t, f)
 		c.mark(is6)
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mProto})
-		c.jumpIf(bpf.JumpEqual, protoICMPv6, t, f)
+		c.ifScratch(mProto, protoICMPv6, t, f)
+	}
+}
+
+// either compiles test for the source (src true), the destination, or
+// either of them, as d says.
+func (c *compiler) either(d dir, test func(src bool, t, f label), t, f label) {
+	switch d {
+	case dirSrc:
+		test(true, t, f)
+	case dirDst:
+		test(false, t, f)
+	default:
+		dst := c.newLabel()
+		test(true, t, dst)
+		c.mark(dst)
+		test(false, t, f)
 	}
 }
 
 func (c *compiler) port(n *node, t, f label) {
 	ports := c.newLabel()
-	c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mPorts})
-	c.jumpIf(bpf.JumpEqual, 1, ports, f)
+	c.ifScratch(mPorts, 1, ports, f)
 	c.mark(ports)
 	if n.proto != 0 {
 		ok := c.newLabel()
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mProto})
-		c.jumpIf(bpf.JumpEqual, uint32(n.proto), ok, f)
+		c.ifScratch(mProto, uint32(n.proto), ok, f)
 		c.mark(ok)
 	}
-	switch n.dir {
-	case dirSrc:
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mSport})
-		c.jumpIf(bpf.JumpEqual, uint32(n.port), t, f)
-	case dirDst:
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mDport})
-		c.jumpIf(bpf.JumpEqual, uint32(n.port), t, f)
-	default:
-		dst := c.newLabel()
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mSport})
-		c.jumpIf(bpf.JumpEqual, uint32(n.port), t, dst)
-		c.mark(dst)
-		c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mDport})
-		c.jumpIf(bpf.JumpEqual, uint32(n.port), t, f)
-	}
+	c.either(n.dir, func(src bool, t, f label) {
+		slot := mDport
+		if src {
+			slot = mSport
+		}
+		c.ifScratch(slot, uint32(n.port), t, f)
+	}, t, f)
 }
 
 func (c *compiler) net(n *node, t, f label) {
@@ -375,20 +381,9 @@ func (c *compiler) net(n *node, t, f label) {
 		v = 4
 	}
 	ok := c.newLabel()
-	c.emit(bpf.LoadScratch{Dst: bpf.RegA, N: mVersion})
-	c.jumpIf(bpf.JumpEqual, v, ok, f)
+	c.ifScratch(mVersion, v, ok, f)
 	c.mark(ok)
-	switch n.dir {
-	case dirSrc:
-		c.addr(n.prefix, true, t, f)
-	case dirDst:
-		c.addr(n.prefix, false, t, f)
-	default:
-		dst := c.newLabel()
-		c.addr(n.prefix, true, t, dst)
-		c.mark(dst)
-		c.addr(n.prefix, false, t, f)
-	}
+	c.either(n.dir, func(src bool, t, f label) { c.addr(n.prefix, src, t, f) }, t, f)
 }
 
 // addr compares the source or destination address with prefix word by
