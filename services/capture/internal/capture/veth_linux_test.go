@@ -65,7 +65,21 @@ func vethPair(t *testing.T) (send, capture string) {
 			t.Fatalf("set %s up: %v", n, err)
 		}
 	}
+	waitOperUp(t, send, capture)
 	return send, capture
+}
+
+// waitOperUp waits until the kernel reports each link operationally up.
+// Until then (the kernel's link watcher may take a second under load) a
+// link's queue is the noop one and drops every frame sent on it.
+func waitOperUp(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		nettest.Until(t, n+" operationally up", func() bool {
+			link, err := netlink.LinkByName(n)
+			return err == nil && link.Attrs().OperState == netlink.OperUp
+		})
+	}
 }
 
 // sendFrames writes frames out of iface through a raw packet socket: they

@@ -16,6 +16,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/socklab/socklab/services/kit/nettest"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,6 +102,18 @@ func newPair(t *testing.T) *pair {
 				t.Fatal(err)
 			}
 		}
+	}
+	// Until the kernel's link watcher has marked each end operationally up
+	// (it may take a second under load), its queue is the noop one and
+	// drops every datagram: a burst sent now would all be lost.
+	for _, s := range []struct {
+		h   *netlink.Handle
+		dev string
+	}{{ha, p.devA}, {hb, p.devB}} {
+		nettest.Until(t, s.dev+" operationally up", func() bool {
+			l, err := s.h.LinkByName(s.dev)
+			return err == nil && l.Attrs().OperState == netlink.OperUp
+		})
 	}
 	return p
 }
