@@ -1,5 +1,6 @@
 // Package metrics serves a Prometheus registry on /metrics, beside a /healthz
-// that answers 200 while the process runs.
+// that answers 200 while the process runs, and declares a service's metrics
+// in its namespace (For).
 package metrics
 
 import (
