@@ -51,9 +51,11 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -351,9 +353,22 @@ func (s *Setup) serveMetrics() error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	s.Add(metrics.Unit(ln, s.Metrics))
+	s.Add(metricsUnit(ln, s.Metrics))
 	s.Log.Info("metrics", zap.Stringer("addr", ln.Addr()))
 	return nil
+}
+
+// metricsUnit serves reg on ln as a service unit.
+func metricsUnit(ln net.Listener, reg *prometheus.Registry) service.Unit {
+	srv := &http.Server{Handler: metrics.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+	return service.Unit{
+		Name:     "metrics",
+		Phase:    service.Observing,
+		Serve:    func() error { return srv.Serve(ln) },
+		Shutdown: func(ctx context.Context) error { return srv.Shutdown(ctx) },
+		Closed:   func(err error) bool { return errors.Is(err, http.ErrServerClosed) },
+		Close:    ln.Close,
+	}
 }
 
 // startProcess is the one place where process-wide setup runs, for every

@@ -1,19 +1,14 @@
 // Package metrics serves a Prometheus registry on /metrics, beside a /healthz
-// that answers 200 while the process runs.
+// that answers 200 while the process runs, and declares a service's metrics
+// in its namespace (For).
 package metrics
 
 import (
-	"context"
-	"errors"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/socklab/socklab/services/kit/service"
 )
 
 // NewRegistry returns a registry holding the Go runtime and process
@@ -39,17 +34,4 @@ func Handler(reg *prometheus.Registry) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	return mux
-}
-
-// Unit serves reg on ln as a service unit.
-func Unit(ln net.Listener, reg *prometheus.Registry) service.Unit {
-	srv := &http.Server{Handler: Handler(reg), ReadHeaderTimeout: 5 * time.Second}
-	return service.Unit{
-		Name:     "metrics",
-		Phase:    service.Observing,
-		Serve:    func() error { return srv.Serve(ln) },
-		Shutdown: func(ctx context.Context) error { return srv.Shutdown(ctx) },
-		Closed:   func(err error) bool { return errors.Is(err, http.ErrServerClosed) },
-		Close:    ln.Close,
-	}
 }

@@ -1,6 +1,10 @@
 package netserve
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/socklab/socklab/services/kit/metrics"
+)
 
 // Metrics counts what the shared loops see; a nil *Metrics counts nothing.
 type Metrics struct {
@@ -13,26 +17,13 @@ type Metrics struct {
 // NewMetrics registers the loop metrics under namespace (the service name)
 // with reg.
 func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
-	m := &Metrics{
-		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "connections_total",
-			Help: "TCP connections accepted and served.",
-		}),
-		Active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "connections_active",
-			Help: "TCP connections being served now.",
-		}),
-		Refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "connections_refused_total",
-			Help: "TCP connections refused because MaxConns were being served.",
-		}),
-		Oversized: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "datagrams_oversized_total",
-			Help: "UDP datagrams dropped for exceeding the read buffer.",
-		}),
+	f := metrics.For(reg, namespace)
+	return &Metrics{
+		Accepted:  f.Counter("connections_total", "TCP connections accepted and served."),
+		Active:    f.Gauge("connections_active", "TCP connections being served now."),
+		Refused:   f.Counter("connections_refused_total", "TCP connections refused because MaxConns were being served."),
+		Oversized: f.Counter("datagrams_oversized_total", "UDP datagrams dropped for exceeding the read buffer."),
 	}
-	reg.MustRegister(m.Accepted, m.Active, m.Refused, m.Oversized)
-	return m
 }
 
 func (m *Metrics) opened() {

@@ -83,27 +83,17 @@ type Metrics struct {
 
 // NewMetrics registers the autoreply metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := metrics.For(reg, "autoreply")
 	m := &Metrics{
-		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "autoreply", Name: "messages_total", Help: "Messages answered, by protocol.",
-		}, []string{"proto"}),
-		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "autoreply", Name: "received_bytes_total", Help: "Message bytes received (without line ends), by protocol.",
-		}, []string{"proto"}),
-		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "autoreply", Name: "errors_total", Help: "Connections ended by an error, by kind.",
-		}, []string{"kind"}),
-		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "autoreply", Name: "reply_seconds",
-			Help:    "Time from reception to the reply handed to the socket, by protocol. TCP observes once per flush, for the oldest reply in it.",
-			Buckets: metrics.LatencyBuckets,
-		}, []string{"proto"}),
-		Withheld: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "autoreply", Name: "udp_withheld_total",
-			Help: "UDP replies not sent: the source had received 3 times what it sent, plus its credit.",
-		}),
+		Messages: f.CounterVec("messages_total", "Messages answered, by protocol.", "proto"),
+		Bytes:    f.CounterVec("received_bytes_total", "Message bytes received (without line ends), by protocol.", "proto"),
+		Errors:   f.CounterVec("errors_total", "Connections ended by an error, by kind.", "kind"),
+		Latency: f.HistogramVec("reply_seconds",
+			"Time from reception to the reply handed to the socket, by protocol. TCP observes once per flush, for the oldest reply in it.",
+			metrics.LatencyBuckets, "proto"),
+		Withheld: f.Counter("udp_withheld_total",
+			"UDP replies not sent: the source had received 3 times what it sent, plus its credit."),
 	}
-	reg.MustRegister(m.Messages, m.Bytes, m.Errors, m.Latency, m.Withheld)
 	// Children resolved once: a label lookup per message would cost a hash.
 	m.tcpMsgs, m.udpMsgs = m.Messages.WithLabelValues("tcp"), m.Messages.WithLabelValues("udp")
 	m.tcpBytes, m.udpBytes = m.Bytes.WithLabelValues("tcp"), m.Bytes.WithLabelValues("udp")

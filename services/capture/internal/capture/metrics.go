@@ -1,6 +1,10 @@
 package capture
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/socklab/socklab/services/kit/metrics"
+)
 
 // Metrics count what the capture did. All are counters since start.
 type Metrics struct {
@@ -14,17 +18,13 @@ type Metrics struct {
 
 // NewMetrics registers capture's metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "capture", Name: name, Help: help})
+	f := metrics.For(reg, "capture")
+	return &Metrics{
+		Packets:  f.Counter("packets_total", "Packets written to pcap files."),
+		Bytes:    f.Counter("bytes_total", "Captured bytes written to pcap files (packet data after the snap length, without pcap headers)."),
+		Filtered: f.Counter("filtered_packets_total", "Packets read from the interface and rejected by the filter in user space (the kernel's socket filter drops most before they are read, uncounted)."),
+		Rotated:  f.Counter("files_rotated_total", "Files closed to start a new one (by size or age)."),
+		Deleted:  f.Counter("files_deleted_total", "Old files deleted to keep at most CAPTURE_KEEP."),
+		Drops:    f.Counter("kernel_drops_total", "Packets the kernel dropped because the capture's ring was full."),
 	}
-	m := &Metrics{
-		Packets:  c("packets_total", "Packets written to pcap files."),
-		Bytes:    c("bytes_total", "Captured bytes written to pcap files (packet data after the snap length, without pcap headers)."),
-		Filtered: c("filtered_packets_total", "Packets read from the interface and rejected by the filter in user space (the kernel's socket filter drops most before they are read, uncounted)."),
-		Rotated:  c("files_rotated_total", "Files closed to start a new one (by size or age)."),
-		Deleted:  c("files_deleted_total", "Old files deleted to keep at most CAPTURE_KEEP."),
-		Drops:    c("kernel_drops_total", "Packets the kernel dropped because the capture's ring was full."),
-	}
-	reg.MustRegister(m.Packets, m.Bytes, m.Filtered, m.Rotated, m.Deleted, m.Drops)
-	return m
 }

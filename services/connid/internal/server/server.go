@@ -19,6 +19,7 @@ import (
 	"github.com/socklab/socklab/services/connid/internal/clock"
 	"github.com/socklab/socklab/services/connid/internal/store"
 	"github.com/socklab/socklab/services/connid/proto"
+	"github.com/socklab/socklab/services/kit/metrics"
 	"github.com/socklab/socklab/services/kit/netserve"
 )
 
@@ -109,38 +110,30 @@ type Metrics struct {
 // NewMetrics registers the connid metrics with reg, reading the IDs in use
 // and the expired count from st.
 func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
-	m := newMetrics()
-	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "connid", Name: "ids_in_use", Help: "Connection IDs in the table now.",
-	}, func() float64 { return float64(st.Len()) })
-	expired := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "ids_expired_total", Help: "Connection IDs that expired and became free again.",
-	}, func() float64 { return float64(st.Expired()) })
-	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "store_commits_total", Help: "Write transactions that decided claims; claims per commit is the group-commit batch size.",
-	}, func() float64 { _, n := st.Commits(); return float64(n) })
-	claims := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "connid", Name: "store_claims_total", Help: "Claims decided in write transactions (HELLO for an ID not seen in use).",
-	}, func() float64 { n, _ := st.Commits(); return float64(n) })
-	reg.MustRegister(m.Requests, m.Handshakes, m.BadRequests, m.Errors, inUse, expired, commits, claims)
+	f := metrics.For(reg, "connid")
+	m := newMetrics(f)
+	f.GaugeFunc("ids_in_use", "Connection IDs in the table now.", func() float64 { return float64(st.Len()) })
+	f.CounterFunc("ids_expired_total", "Connection IDs that expired and became free again.",
+		func() float64 { return float64(st.Expired()) })
+	f.CounterFunc("store_commits_total", "Write transactions that decided claims; claims per commit is the group-commit batch size.",
+		func() float64 { _, n := st.Commits(); return float64(n) })
+	f.CounterFunc("store_claims_total", "Claims decided in write transactions (HELLO for an ID not seen in use).",
+		func() float64 { n, _ := st.Commits(); return float64(n) })
 	return m
 }
 
-// newMetrics builds the counters, registered nowhere.
-func newMetrics() *Metrics {
+// newMetrics declares the counters with f.
+func newMetrics(f metrics.Factory) *Metrics {
 	m := &Metrics{
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "connid", Name: "requests_total", Help: "Messages received (datagrams or lines, well-formed or not), by protocol.",
-		}, []string{"proto"}),
-		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "connid", Name: "handshakes_total", Help: "HELLO requests answered, by result: ok (ID claimed), reset (ID in use) or busy (no room: max-ids or max-ids-per-source).",
-		}, []string{"result"}),
-		BadRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "connid", Name: "bad_requests_total", Help: "Malformed requests, by action: replied (ERROR BAD_REQUEST) or dropped (a UDP request shorter than that reply).",
-		}, []string{"action"}),
-		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "connid", Name: "errors_total", Help: "Requests left unanswered by an error, by kind: write or store.",
-		}, []string{"kind"}),
+		Requests: f.CounterVec("requests_total",
+			"Messages received (datagrams or lines, well-formed or not), by protocol.", "proto"),
+		Handshakes: f.CounterVec("handshakes_total",
+			"HELLO requests answered, by result: ok (ID claimed), reset (ID in use) or busy (no room: max-ids or max-ids-per-source).",
+			"result"),
+		BadRequests: f.CounterVec("bad_requests_total",
+			"Malformed requests, by action: replied (ERROR BAD_REQUEST) or dropped (a UDP request shorter than that reply).",
+			"action"),
+		Errors: f.CounterVec("errors_total", "Requests left unanswered by an error, by kind: write or store.", "kind"),
 	}
 	// Children resolved once: a label lookup per message would cost a hash.
 	m.udpRequests, m.tcpRequests = m.Requests.WithLabelValues("udp"), m.Requests.WithLabelValues("tcp")
@@ -151,8 +144,8 @@ func newMetrics() *Metrics {
 	return m
 }
 
-// discard counts for a Handler without Metrics.
-var discard = newMetrics()
+// discard counts for a Handler without Metrics: registered nowhere.
+var discard = newMetrics(metrics.For(nil, "connid"))
 
 // Handler answers requests over both protocols. Claims are decided by the
 // store's writer, so Store.Run must be running (RunStore).

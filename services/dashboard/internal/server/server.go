@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/socklab/socklab/services/dashboard/internal/collect"
@@ -45,14 +44,10 @@ func (c *Config) Validate() error {
 // Start builds the dashboard of cfg on s: the page's HTTP server and the
 // scrape loop beside it.
 func Start(s *command.Setup, cfg Config) error {
-	roundSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: "dashboard", Name: "scrape_round_seconds",
-		Help: "Wall time of a scrape round (every target in parallel).", Buckets: metrics.LatencyBuckets,
-	})
-	scrapeFailures := prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "dashboard", Name: "scrape_failures_total", Help: "Targets that did not answer a round.",
-	})
-	s.Metrics.MustRegister(roundSeconds, scrapeFailures)
+	f := metrics.For(s.Metrics, "dashboard")
+	roundSeconds := f.Histogram("scrape_round_seconds",
+		"Wall time of a scrape round (every target in parallel).", metrics.LatencyBuckets)
+	scrapeFailures := f.Counter("scrape_failures_total", "Targets that did not answer a round.")
 
 	model := state.New(lab.Services())
 	model.Window, model.Keep, model.Interval = cfg.Window, cfg.History, cfg.Interval

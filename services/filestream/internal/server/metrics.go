@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/socklab/socklab/services/filestream/proto"
+	"github.com/socklab/socklab/services/kit/metrics"
 )
 
 // Metrics are the filestream counters; build them with NewMetrics.
@@ -22,34 +23,18 @@ type Metrics struct {
 
 // NewMetrics registers the filestream metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "requests_total", Help: "Requests received, by protocol and type.",
-		}, []string{"proto", "type"}),
-		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "errors_total", Help: "ERROR replies sent, by protocol and code.",
-		}, []string{"proto", "code"}),
-		FileBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "file_bytes_total", Help: "File content bytes sent, by protocol.",
-		}, []string{"proto"}),
-		Packets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "stream_packets_total", Help: "Stream packets sent, by protocol.",
-		}, []string{"proto"}),
-		Active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "filestream", Name: "transfers_active", Help: "Files and streams being sent, by protocol.",
-		}, []string{"proto"}),
-		Aborted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "transfers_aborted_total", Help: "Files and streams cut short (client gone, QUIT, shutdown), by protocol.",
-		}, []string{"proto"}),
-		Retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "udp_retries_total", Help: "RETRY cookies sent to unvalidated UDP addresses.",
-		}),
-		Withheld: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "filestream", Name: "udp_withheld_total", Help: "UDP replies not sent because they exceeded 3x an unvalidated request.",
-		}),
+	f := metrics.For(reg, "filestream")
+	return &Metrics{
+		Requests:  f.CounterVec("requests_total", "Requests received, by protocol and type.", "proto", "type"),
+		Errors:    f.CounterVec("errors_total", "ERROR replies sent, by protocol and code.", "proto", "code"),
+		FileBytes: f.CounterVec("file_bytes_total", "File content bytes sent, by protocol.", "proto"),
+		Packets:   f.CounterVec("stream_packets_total", "Stream packets sent, by protocol.", "proto"),
+		Active:    f.GaugeVec("transfers_active", "Files and streams being sent, by protocol.", "proto"),
+		Aborted: f.CounterVec("transfers_aborted_total",
+			"Files and streams cut short (client gone, QUIT, shutdown), by protocol.", "proto"),
+		Retries:  f.Counter("udp_retries_total", "RETRY cookies sent to unvalidated UDP addresses."),
+		Withheld: f.Counter("udp_withheld_total", "UDP replies not sent because they exceeded 3x an unvalidated request."),
 	}
-	reg.MustRegister(m.Requests, m.Errors, m.FileBytes, m.Packets, m.Active, m.Aborted, m.Retries, m.Withheld)
-	return m
 }
 
 // protoMetrics are the children of one protocol, resolved once so that the

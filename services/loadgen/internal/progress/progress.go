@@ -114,31 +114,24 @@ var quantiles = []struct {
 
 // NewMetrics registers the loadgen metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := metrics.For(reg, "loadgen")
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "loadgen", Name: "requests_total", Help: "Requests finished, by scenario.",
-		}, []string{"scenario"}),
-		successes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "loadgen", Name: "successes_total", Help: "Requests answered rightly, by scenario.",
-		}, []string{"scenario"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "loadgen", Name: "errors_total", Help: "Failed requests, by scenario and kind (connect, timeout, loss, closed, wrong_reply, server_error, io, unsent).",
-		}, []string{"scenario", "kind"}),
-		latency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "loadgen", Name: "latency_seconds", Help: "Latency of successful requests since the start, by quantile (0 is the minimum, 1 the maximum); open-loop latency runs from when each request was due.",
-		}, []string{"quantile"}),
-		elapsed: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "loadgen", Name: "elapsed_seconds", Help: "Time since the load started.",
-		}),
-		target: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "loadgen", Name: "target_rate", Help: "Requests per second the open loop is asked to send (0: closed loop).",
-		}),
+		requests:  f.CounterVec("requests_total", "Requests finished, by scenario.", "scenario"),
+		successes: f.CounterVec("successes_total", "Requests answered rightly, by scenario.", "scenario"),
+		errors: f.CounterVec("errors_total",
+			"Failed requests, by scenario and kind (connect, timeout, loss, closed, wrong_reply, server_error, io, unsent).",
+			"scenario", "kind"),
+		latency: f.GaugeVec("latency_seconds",
+			"Latency of successful requests since the start, by quantile (0 is the minimum, 1 the maximum); open-loop latency runs from when each request was due.",
+			"quantile"),
+		elapsed: f.Gauge("elapsed_seconds", "Time since the load started."),
+		target:  f.Gauge("target_rate", "Requests per second the open loop is asked to send (0: closed loop)."),
 		byPart: &partHistograms{desc: prometheus.NewDesc("loadgen_request_seconds",
 			"Latency of successful requests since the start, by scenario; open-loop latency runs from when each request was due.",
 			[]string{"scenario"}, nil)},
 		last: map[string]engine.Counts{},
 	}
-	reg.MustRegister(m.requests, m.successes, m.errors, m.latency, m.elapsed, m.target, m.byPart)
+	reg.MustRegister(m.byPart)
 	return m
 }
 

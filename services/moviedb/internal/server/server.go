@@ -121,38 +121,25 @@ type Metrics struct {
 // NewMetrics registers the moviedb metrics with reg, the movie count and
 // log counters read from st.
 func NewMetrics(reg prometheus.Registerer, st *store.Store) *Metrics {
+	f := metrics.For(reg, "moviedb")
 	m := &Metrics{
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "moviedb", Name: "requests_total",
-			Help: "Requests answered, by op (get, all, add, edit; invalid for lines that are no request).",
-		}, []string{"op"}),
-		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "moviedb", Name: "errors_total", Help: "Error responses, by code.",
-		}, []string{"code"}),
-		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "moviedb", Name: "request_seconds",
-			Help:    "Time from the request line read to the response written, by op; for add and edit it includes the fsync.",
-			Buckets: metrics.LatencyBuckets,
-		}, []string{"op"}),
-		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "moviedb", Name: "pending_response_bytes",
-			Help: "Bytes of large responses held for clients still reading them (the budget of MOVIEDB_MAX_PENDING_MIB).",
-		}),
+		Requests: f.CounterVec("requests_total",
+			"Requests answered, by op (get, all, add, edit; invalid for lines that are no request).", "op"),
+		Errors: f.CounterVec("errors_total", "Error responses, by code.", "code"),
+		Latency: f.HistogramVec("request_seconds",
+			"Time from the request line read to the response written, by op; for add and edit it includes the fsync.",
+			metrics.LatencyBuckets, "op"),
+		Pending: f.Gauge("pending_response_bytes",
+			"Bytes of large responses held for clients still reading them (the budget of MOVIEDB_MAX_PENDING_MIB)."),
 		requests: map[proto.Op]prometheus.Counter{},
 		latency:  map[proto.Op]prometheus.Observer{},
 		errors:   map[proto.Code]prometheus.Counter{},
 	}
-	reg.MustRegister(m.Requests, m.Errors, m.Latency, m.Pending,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: "moviedb", Name: "movies", Help: "Movies stored.",
-		}, func() float64 { return float64(st.Len()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "moviedb", Name: "log_syncs_total", Help: "Write-ahead log fsyncs; each covers a batch of writes.",
-		}, func() float64 { return float64(st.Syncs()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "moviedb", Name: "log_records_total", Help: "Writes made durable in the write-ahead log (or applied, in memory).",
-		}, func() float64 { return float64(st.Records()) }),
-	)
+	f.GaugeFunc("movies", "Movies stored.", func() float64 { return float64(st.Len()) })
+	f.CounterFunc("log_syncs_total", "Write-ahead log fsyncs; each covers a batch of writes.",
+		func() float64 { return float64(st.Syncs()) })
+	f.CounterFunc("log_records_total", "Writes made durable in the write-ahead log (or applied, in memory).",
+		func() float64 { return float64(st.Records()) })
 	// Children resolved once: a label lookup per request would cost a hash.
 	for _, op := range proto.Ops {
 		m.requests[op] = m.Requests.WithLabelValues(string(op))

@@ -29,24 +29,20 @@ type Metrics struct {
 
 // NewMetrics registers the tinytcp metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := metrics.For(reg, "tinytcp")
 	m := &Metrics{
-		Commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "tinytcp", Name: "commands_total", Help: "Commands answered successfully, by verb.",
-		}, []string{"verb"}),
-		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "tinytcp", Name: "errors_total", Help: "ERROR replies sent, by code (SERVER_BUSY is counted in tinytcp_connections_refused_total).",
-		}, []string{"code"}),
-		IdleTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "tinytcp", Name: "idle_timeouts_total", Help: "Connections closed for sending no complete line within the idle timeout.",
-		}),
-		WriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "tinytcp", Name: "write_errors_total", Help: "Connections ended because replies could not be written (write timeout or reset).",
-		}),
+		Commands: f.CounterVec("commands_total", "Commands answered successfully, by verb.", "verb"),
+		Errors: f.CounterVec("errors_total",
+			"ERROR replies sent, by code (SERVER_BUSY is counted in tinytcp_connections_refused_total).", "code"),
+		IdleTimeouts: f.Counter("idle_timeouts_total",
+			"Connections closed for sending no complete line within the idle timeout."),
+		WriteErrors: f.Counter("write_errors_total",
+			"Connections ended because replies could not be written (write timeout or reset)."),
 		latency: newBatchHistogram(prometheus.NewDesc("tinytcp_command_seconds",
 			"Time from a command line read to its reply flushed; the commands of a pipelined burst all count the burst's latency (that of its oldest).",
 			nil, nil), metrics.LatencyBuckets),
 	}
-	reg.MustRegister(m.Commands, m.Errors, m.IdleTimeouts, m.WriteErrors, m.latency)
+	reg.MustRegister(m.latency)
 	for _, v := range proto.Verbs {
 		m.byVerb[v-1] = m.Commands.WithLabelValues(v.String())
 	}
