@@ -13,6 +13,11 @@
 //
 // A []string field's flag is repeatable ("-c one -c two"); an `arg` tag
 // names its value in --help.
+//
+// Settings that several services share are a struct of their own, embedded
+// (netserve.Settings): its fields read the service's prefix like the
+// others. A default that differs by service, and so cannot be the shared
+// struct's tag, is set by the service's SetDefaults (Defaulter).
 package config
 
 import (
@@ -29,10 +34,27 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
+// A Defaulter sets the defaults that a tag cannot give, values known only
+// when the program runs (a listen port from the lab map), on fields that
+// have no envDefault. Load and Set.Add call SetDefaults before reading the
+// environment, so a variable or a flag still wins, and --help shows the
+// value as the flag's default.
+type Defaulter interface {
+	SetDefaults()
+}
+
+func setDefaults(ptr any) {
+	if d, ok := ptr.(Defaulter); ok {
+		d.SetDefaults()
+	}
+}
+
 // Load parses environ (KEY=VALUE strings, as os.Environ returns) into a new
-// T, reading each field's variable with prefix prepended.
+// T, after its SetDefaults when T is a Defaulter, reading each field's
+// variable with prefix prepended.
 func Load[T any](prefix string, environ []string) (T, error) {
 	var cfg T
+	setDefaults(&cfg)
 	err := env.ParseWithOptions(&cfg, env.Options{
 		Prefix:      prefix,
 		Environment: envMap(environ),
@@ -82,34 +104,29 @@ func NewSet(name, usage string, environ []string, out io.Writer) *Set {
 func (s *Set) FlagSet() *flag.FlagSet { return s.fs }
 
 // Add loads ptr (a pointer to a settings struct) from the environment with
-// prefix and registers a flag for every field tagged `flag`, defaulting to
-// the loaded value so that a flag given on the command line wins.
+// prefix, after its SetDefaults when it is a Defaulter, and registers a flag
+// for every field tagged `flag`, defaulting to the loaded value so that a
+// flag given on the command line wins. The fields of embedded structs count
+// as the struct's own, at any depth.
 func (s *Set) Add(prefix string, ptr any) error {
+	setDefaults(ptr)
 	if err := env.ParseWithOptions(ptr, env.Options{Prefix: prefix, Environment: s.environ}); err != nil {
 		return s.explain(prefix, ptr, err)
 	}
-	v := reflect.ValueOf(ptr).Elem()
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		fv := v.Field(i)
-		if f.Anonymous && f.Type.Kind() == reflect.Struct {
-			if err := s.addFields(prefix, fv); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := s.addField(prefix, f, fv); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.addFields(prefix, reflect.ValueOf(ptr).Elem())
 }
 
 func (s *Set) addFields(prefix string, v reflect.Value) error {
 	t := v.Type()
 	for i := range t.NumField() {
-		if err := s.addField(prefix, t.Field(i), v.Field(i)); err != nil {
+		f, fv := t.Field(i), v.Field(i)
+		var err error
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			err = s.addFields(prefix, fv)
+		} else {
+			err = s.addField(prefix, f, fv)
+		}
+		if err != nil {
 			return err
 		}
 	}

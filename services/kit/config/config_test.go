@@ -121,3 +121,80 @@ func TestRepeatableFlag(t *testing.T) {
 		}
 	}
 }
+
+// Shared is a settings struct several services embed; Inner is embedded in
+// it in turn. Both are exported, as env sets only exported fields.
+type Shared struct {
+	Listen string `env:"LISTEN" flag:"listen" help:"listen address"` // set by SetDefaults
+	Inner
+}
+
+type Inner struct {
+	Limit int `env:"LIMIT" envDefault:"4" flag:"limit" help:"a limit"`
+}
+
+type service struct {
+	Name string `env:"NAME" envDefault:"n" flag:"name" help:"a name"`
+	Shared
+}
+
+func (s *service) SetDefaults() { s.Listen = ":7000" }
+
+// TestEmbeddedAndDefaulter: the fields of embedded structs, at any depth,
+// read the service's prefix and get flags; SetDefaults gives a field without
+// envDefault its default, which --help shows and a variable or a flag
+// overrides, as for a tag's default.
+func TestEmbeddedAndDefaulter(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		args    []string
+		want    service
+	}{
+		{"defaults", nil, nil, service{"n", Shared{":7000", Inner{4}}}},
+		// An empty variable is unset, as for a field with envDefault.
+		{"empty env", []string{"SVC_LISTEN="}, nil, service{"n", Shared{":7000", Inner{4}}}},
+		{"env", []string{"SVC_LISTEN=:1", "SVC_LIMIT=5"}, nil, service{"n", Shared{":1", Inner{5}}}},
+		{"flags win", []string{"SVC_LISTEN=:1", "SVC_LIMIT=5"}, []string{"-listen", ":2", "-limit", "6"}, service{"n", Shared{":2", Inner{6}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got service
+			set := config.NewSet("svc", "usage: svc", tt.environ, io.Discard)
+			if err := set.Add("SVC_", &got); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			if _, err := set.Parse(tt.args); err != nil {
+				t.Fatalf("Parse(%q): %v", tt.args, err)
+			}
+			if got != tt.want {
+				t.Errorf("env %q args %q = %+v, want %+v", tt.environ, tt.args, got, tt.want)
+			}
+		})
+	}
+
+	var s service
+	var out bytes.Buffer
+	set := config.NewSet("svc", "usage: svc", nil, &out)
+	if err := set.Add("SVC_", &s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := set.Parse([]string{"-h"}); !config.IsHelp(err) {
+		t.Fatalf("Parse(-h) = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{`(default ":7000") [$SVC_LISTEN]`, "(default 4) [$SVC_LIMIT]", `(default "n") [$SVC_NAME]`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	loaded, err := config.Load[service]("SVC_", []string{"SVC_LIMIT=9"})
+	if want := (service{"n", Shared{":7000", Inner{9}}}); err != nil || loaded != want {
+		t.Errorf("Load = %+v, %v; want %+v", loaded, err, want)
+	}
+
+	set = config.NewSet("svc", "usage: svc", []string{"SVC_LIMIT=many"}, io.Discard)
+	if err := set.Add("SVC_", &s); err == nil || !strings.Contains(err.Error(), `SVC_LIMIT="many"`) {
+		t.Errorf("Add with SVC_LIMIT=many = %v, want an error naming the variable and its value", err)
+	}
+}
