@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/socklab/socklab/services/autoreply/proto"
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
 )
@@ -72,5 +73,36 @@ func TestRunUsageErrors(t *testing.T) {
 	err := run(context.Background(), []string{"-h"}, nil, io.Discard, &stderr)
 	if service.ExitCode(err, io.Discard) != 0 || !strings.Contains(stderr.String(), "AUTOREPLY_ADDR") {
 		t.Errorf("-h: %v, help:\n%s", err, stderr.String())
+	}
+}
+
+// TestHelpDefaults: -h shows the lab map's port as -addr's default and the
+// shared settings with this service's variables; a variable overrides the
+// preset address as it does a tag's default (-addr's override is the serving
+// test's).
+func TestHelpDefaults(t *testing.T) {
+	tests := []struct {
+		environ []string
+		want    []string
+	}{
+		{nil, []string{
+			`(default "` + lab.Autoreply.ListenAddr() + `") [$AUTOREPLY_ADDR]`, `(default "both") [$AUTOREPLY_PROTOCOL]`,
+			`(default 1000) [$AUTOREPLY_MAX_CONNS]`, `(default 256) [$AUTOREPLY_MAX_CONNS_PER_SOURCE]`, `(default 1) [$AUTOREPLY_UDP_READERS]`,
+		}},
+		{[]string{"AUTOREPLY_ADDR=127.0.0.1:7", "AUTOREPLY_MAX_CONNS=9"}, []string{
+			`(default "127.0.0.1:7") [$AUTOREPLY_ADDR]`, `(default 9) [$AUTOREPLY_MAX_CONNS]`,
+		}},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		err := run(context.Background(), []string{"-h"}, tt.environ, io.Discard, &stderr)
+		if service.ExitCode(err, io.Discard) != 0 {
+			t.Errorf("run(-h) with %q = %v", tt.environ, err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("-h with %q lacks %q:\n%s", tt.environ, w, stderr.String())
+			}
+		}
 	}
 }

@@ -14,49 +14,36 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/socklab/socklab/services/autoreply/proto"
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/metrics"
 	"github.com/socklab/socklab/services/kit/netserve"
 )
 
 // Config is the server's part of the autoreply-server settings.
 type Config struct {
-	Protocol          string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"tcp, udp or both"`
-	Addr              string        `env:"ADDR" envDefault:":9000" flag:"addr" help:"listen address, HOST:PORT (the same port for TCP and UDP)"`
-	MaxLineBytes      int           `env:"MAX_LINE" envDefault:"65536" flag:"max-line" help:"longest TCP message line in bytes; longer gets 'ERROR line too long' and a close"`
-	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a TCP connection idle this long"`
-	MaxConns          int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more get 'ERROR server busy' (0: no limit)"`
-	UDPReaders        int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
-	MaxConnsPerSource int           `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"TCP connections served at once from one address (IPv6: one /64); more get 'ERROR server busy' (-1: no limit)"`
-	UDPCredit         int           `env:"UDP_CREDIT" envDefault:"4096" flag:"udp-credit" help:"bytes of UDP replies a source may receive beyond 3 times what it sent; refills at udp-credit-rate"`
-	UDPCreditRate     int           `env:"UDP_CREDIT_RATE" envDefault:"1024" flag:"udp-credit-rate" help:"bytes per second the UDP credit of a source refills"`
+	netserve.Settings
+	MaxLineBytes  int           `env:"MAX_LINE" envDefault:"65536" flag:"max-line" help:"longest TCP message line in bytes; longer gets 'ERROR line too long' and a close"`
+	IdleTimeout   time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a TCP connection idle this long"`
+	UDPCredit     int           `env:"UDP_CREDIT" envDefault:"4096" flag:"udp-credit" help:"bytes of UDP replies a source may receive beyond 3 times what it sent; refills at udp-credit-rate"`
+	UDPCreditRate int           `env:"UDP_CREDIT_RATE" envDefault:"1024" flag:"udp-credit-rate" help:"bytes per second the UDP credit of a source refills"`
 }
+
+// SetDefaults presets the listen address to the lab map's port.
+func (c *Config) SetDefaults() { c.Addr = lab.Autoreply.ListenAddr() }
 
 // Validate reports settings no server can run with.
 func (c Config) Validate() error {
-	switch c.Protocol {
-	case "tcp", "udp", "both":
-	default:
-		return errors.New("protocol must be tcp, udp or both, not " + quote(c.Protocol))
+	if err := c.Settings.Validate(); err != nil {
+		return err
 	}
 	if c.MaxLineBytes < 1 || c.MaxLineBytes > 16<<20 {
 		return errors.New("max-line must be from 1 to 16777216 bytes")
 	}
-	if c.MaxConns < 0 {
-		return errors.New("max-conns must not be negative")
-	}
-	if c.MaxConnsPerSource != -1 && c.MaxConnsPerSource < 1 {
-		return errors.New("max-conns-per-source must be -1 (no limit) or at least 1")
-	}
 	if c.UDPCredit < 0 || c.UDPCreditRate < 0 {
 		return errors.New("udp-credit and udp-credit-rate must not be negative")
 	}
-	if c.UDPReaders < 1 || c.UDPReaders > 64 {
-		return errors.New("udp-readers must be from 1 to 64")
-	}
 	return nil
 }
-
-func quote(s string) string { return `"` + s + `"` }
 
 // Wire messages for errors.
 var (
