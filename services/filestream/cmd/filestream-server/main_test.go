@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/socklab/socklab/services/filestream/internal/client"
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
 )
@@ -70,6 +71,13 @@ func TestUsage(t *testing.T) {
 		want    string
 	}{
 		{"help", []string{"-h"}, nil, 0, "usage: filestream-server"},
+		// The shared settings, with the lab map's port, and a variable's
+		// override of it.
+		{"help addr", []string{"-h"}, nil, 0, `(default "` + lab.Filestream.ListenAddr() + `") [$FILESTREAM_ADDR]`},
+		{"help env addr", []string{"-h"}, []string{"FILESTREAM_ADDR=127.0.0.1:7"}, 0, `(default "127.0.0.1:7") [$FILESTREAM_ADDR]`},
+		{"help per source", []string{"-h"}, nil, 0, `(default 256) [$FILESTREAM_MAX_CONNS_PER_SOURCE]`},
+		{"help readers", []string{"-h"}, nil, 0, `(default 1) [$FILESTREAM_UDP_READERS]`},
+		{"bad max-conns", nil, []string{"FILESTREAM_MAX_CONNS=-1"}, 2, "max-conns must not be negative"},
 		{"unknown flag", []string{"-bogus"}, nil, 2, "flag provided but not defined"},
 		{"bad protocol", []string{"-protocol", "sctp"}, nil, 2, "protocol must be tcp, udp or both"},
 		{"bad env", nil, []string{"FILESTREAM_PACKET_SIZE=10"}, 2, "packet-size"},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/socklab/socklab/services/filestream/internal/client"
 	"github.com/socklab/socklab/services/filestream/proto"
+	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 )
 
@@ -82,8 +83,8 @@ func rawTCPServer(b *testing.B) string {
 }
 
 func benchServer(b *testing.B, mod func(*Config)) *testServer {
-	cfg := Config{Protocol: "both", MaxFile: bigFile, StreamLimit: 1_000_000, MinInterval: 0, PacketSize: 1200,
-		UDPRate: 0, UDPTransfers: 64, UDPTransfersPerSource: 64, CookieTTL: time.Minute, UDPReaders: 1, BodyBudget: 16 << 20}
+	cfg := Config{Settings: netserve.Settings{Protocol: "both", UDPReaders: 1}, MaxFile: bigFile, StreamLimit: 1_000_000, MinInterval: 0, PacketSize: 1200,
+		UDPRate: 0, UDPTransfers: 64, UDPTransfersPerSource: 64, CookieTTL: time.Minute, BodyBudget: 16 << 20}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/services/filestream/proto"
+	"github.com/socklab/socklab/services/kit/netserve"
 )
 
 // countingWriter counts what the server sends.
@@ -31,8 +32,8 @@ func FuzzServeDatagram(f *testing.F) {
 	f.Add(proto.AppendQuit(nil, 4, nil))
 	f.Add(proto.AppendBye(nil, 5))
 	f.Add([]byte("FS\x01\x42\x00\x00\x00\x00\x00\x01"))
-	cfg := Config{Protocol: "udp", MaxFile: 123456789, StreamLimit: 100, MinInterval: time.Millisecond,
-		PacketSize: 1200, UDPTransfers: 4, UDPTransfersPerSource: 4, CookieTTL: time.Minute, UDPReaders: 1}
+	cfg := Config{Settings: netserve.Settings{Protocol: "udp", UDPReaders: 1}, MaxFile: 123456789, StreamLimit: 100, MinInterval: time.Millisecond,
+		PacketSize: 1200, UDPTransfers: 4, UDPTransfersPerSource: 4, CookieTTL: time.Minute}
 	h := newTestHandler(cfg, nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		half := len(b) / 2
