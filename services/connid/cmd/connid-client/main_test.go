@@ -17,6 +17,7 @@ import (
 	"github.com/socklab/socklab/services/connid/internal/server"
 	"github.com/socklab/socklab/services/connid/internal/store"
 	"github.com/socklab/socklab/services/connid/proto"
+	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
 )
@@ -36,7 +37,7 @@ func serve(t *testing.T) (st *store.Store, udp, tcp string) {
 	go func() { defer close(done); st.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	h := &server.Handler{Store: st, Metrics: server.NewMetrics(prometheus.NewRegistry(), st)}
-	cfg := server.Config{UDPReaders: 1, ConnTimeout: time.Minute}
+	cfg := server.Config{Settings: netserve.Settings{UDPReaders: 1}, ConnTimeout: time.Minute}
 	return st, nettest.ServeUDP(t, h.UDPServer(cfg)), nettest.ServeTCP(t, h.TCPServer(cfg))
 }
 

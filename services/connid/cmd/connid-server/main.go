@@ -36,7 +36,8 @@ line), on the same port:
                         or  RESET <ConnectionID>  (the ID is in use)
                         or  ERROR BAD_REQUEST
 An ID is 1 to 64 printable ASCII characters without spaces. The server exits
-with status 0 after -idle-timeout without a request.`
+with status 0 after -idle-timeout without a request. SERVER_IP SERVER_PORT,
+when given, are the listen address, over -addr.`
 
 func main() { command.Main(run) }
 

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/socklab/socklab/services/connid/internal/clock"
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
 )
@@ -167,6 +168,13 @@ func TestUsage(t *testing.T) {
 		wantOut string
 	}{
 		{name: "help", args: []string{"-h"}, want: 0, wantOut: "SERVER_IP SERVER_PORT"},
+		// The shared settings, with the lab map's port, and a variable's
+		// override of it.
+		{name: "help addr", args: []string{"-h"}, want: 0, wantOut: `(default "` + lab.ConnID.ListenAddr() + `") [$CONNID_ADDR]`},
+		{name: "help env addr", args: []string{"-h"}, environ: []string{"CONNID_ADDR=127.0.0.1:7"}, want: 0, wantOut: `(default "127.0.0.1:7") [$CONNID_ADDR]`},
+		{name: "help protocol", args: []string{"-h"}, want: 0, wantOut: `(default "both") [$CONNID_PROTOCOL]`},
+		{name: "help max-conns", args: []string{"-h"}, want: 0, wantOut: `(default 1000) [$CONNID_MAX_CONNS]`},
+		{name: "readers", environ: []string{"CONNID_UDP_READERS=65"}, want: 2, wantOut: "udp-readers must be from 1 to 64"},
 		{name: "unknown flag", args: []string{"-nope"}, want: 2, wantOut: "flag provided but not defined"},
 		{name: "one argument", args: []string{"127.0.0.1"}, want: 2},
 		{name: "three arguments", args: []string{"127.0.0.1", "9002", "x"}, want: 2},

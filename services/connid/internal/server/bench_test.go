@@ -19,6 +19,7 @@ import (
 	"github.com/socklab/socklab/services/connid/internal/clock"
 	"github.com/socklab/socklab/services/connid/internal/store"
 	"github.com/socklab/socklab/services/connid/proto"
+	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 )
 
@@ -94,7 +95,7 @@ func serveOurs(b *testing.B) *ours {
 	}
 	o.perID = float64(heapAlloc()-before) / benchLive
 	h := &Handler{Store: o.st, Clock: o.clk, Metrics: NewMetrics(prometheus.NewRegistry(), o.st)}
-	o.addr = nettest.ServeUDP(b, h.UDPServer(Config{UDPReaders: 1}))
+	o.addr = nettest.ServeUDP(b, h.UDPServer(Config{Settings: netserve.Settings{UDPReaders: 1}}))
 	return o
 }
 

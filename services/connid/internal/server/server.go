@@ -19,6 +19,7 @@ import (
 	"github.com/socklab/socklab/services/connid/internal/clock"
 	"github.com/socklab/socklab/services/connid/internal/store"
 	"github.com/socklab/socklab/services/connid/proto"
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/metrics"
 	"github.com/socklab/socklab/services/kit/netserve"
 )
@@ -30,19 +31,20 @@ import (
 // Handler.ServePacket for the UDP exception).
 const MaxMessageBytes = 1024
 
-// Config is the server's part of the connid-server settings.
+// Config is the server's part of the connid-server settings. IdleTimeout is
+// not netserve's idle timeout of a connection (that is ConnTimeout): it ends
+// the server.
 type Config struct {
-	Protocol          string        `env:"PROTOCOL" envDefault:"both" flag:"protocol" help:"udp, tcp or both"`
-	Addr              string        `env:"ADDR" envDefault:":9002" flag:"addr" help:"listen address, HOST:PORT (the same port for UDP and TCP); SERVER_IP SERVER_PORT arguments win over it"`
-	IDTTL             time.Duration `env:"ID_TTL" envDefault:"30s" flag:"id-ttl" help:"how long a claimed connection ID stays in use"`
-	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m" flag:"idle-timeout" help:"exit (status 0) after no request for this long; 0 never exits"`
-	ConnTimeout       time.Duration `env:"CONN_TIMEOUT" envDefault:"1m" flag:"conn-timeout" help:"close a TCP connection that sends no line for this long"`
-	MaxConns          int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more are closed at once (0: no limit)"`
-	MaxConnsPerSource int           `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"TCP connections served at once from one address (IPv6: one /64); more are closed at once (-1: no limit)"`
-	MaxIDs            int           `env:"MAX_IDS" envDefault:"50000" flag:"max-ids" help:"connection IDs in use at once; a claim beyond gets ERROR BUSY"`
-	MaxIDsPerSource   int           `env:"MAX_IDS_PER_SOURCE" envDefault:"10000" flag:"max-ids-per-source" help:"connection IDs in use at once claimed from one address (IPv6: one /64); a claim beyond gets ERROR BUSY"`
-	UDPReaders        int           `env:"UDP_READERS" envDefault:"1" flag:"udp-readers" help:"goroutines reading the UDP socket"`
+	netserve.Settings
+	IDTTL           time.Duration `env:"ID_TTL" envDefault:"30s" flag:"id-ttl" help:"how long a claimed connection ID stays in use"`
+	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"2m" flag:"idle-timeout" help:"exit (status 0) after no request for this long; 0 never exits"`
+	ConnTimeout     time.Duration `env:"CONN_TIMEOUT" envDefault:"1m" flag:"conn-timeout" help:"close a TCP connection that sends no line for this long"`
+	MaxIDs          int           `env:"MAX_IDS" envDefault:"50000" flag:"max-ids" help:"connection IDs in use at once; a claim beyond gets ERROR BUSY"`
+	MaxIDsPerSource int           `env:"MAX_IDS_PER_SOURCE" envDefault:"10000" flag:"max-ids-per-source" help:"connection IDs in use at once claimed from one address (IPv6: one /64); a claim beyond gets ERROR BUSY"`
 }
+
+// SetDefaults presets the listen address to the lab map's port.
+func (c *Config) SetDefaults() { c.Addr = lab.ConnID.ListenAddr() }
 
 // SetArgs applies SERVER_IP SERVER_PORT, the seed's way of giving the
 // address, when given.
@@ -64,10 +66,8 @@ func (c *Config) SetArgs(rest []string) error {
 
 // Validate reports settings no server can run with.
 func (c Config) Validate() error {
-	switch c.Protocol {
-	case "udp", "tcp", "both":
-	default:
-		return fmt.Errorf("protocol must be udp, tcp or both, not %q", c.Protocol)
+	if err := c.Settings.Validate(); err != nil {
+		return err
 	}
 	if c.IDTTL <= 0 {
 		return errors.New("id-ttl must be positive")
@@ -78,17 +78,8 @@ func (c Config) Validate() error {
 	if c.ConnTimeout <= 0 {
 		return errors.New("conn-timeout must be positive")
 	}
-	if c.MaxConns < 0 {
-		return errors.New("max-conns must not be negative")
-	}
-	if c.MaxConnsPerSource != -1 && c.MaxConnsPerSource < 1 {
-		return errors.New("max-conns-per-source must be -1 (no limit) or at least 1")
-	}
 	if c.MaxIDs < 1 || c.MaxIDsPerSource < 1 {
 		return errors.New("max-ids and max-ids-per-source must be at least 1")
-	}
-	if c.UDPReaders < 1 || c.UDPReaders > 64 {
-		return errors.New("udp-readers must be from 1 to 64")
 	}
 	return nil
 }

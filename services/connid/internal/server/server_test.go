@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 // use a PING as a barrier ("everything sent before it has been handled")
 // need 1: with more, another reader may answer the PING first.
 func (f *fixture) serveUDP(t *testing.T, readers int) string {
-	srv := f.h.UDPServer(Config{UDPReaders: readers})
+	srv := f.h.UDPServer(Config{Settings: netserve.Settings{UDPReaders: readers}})
 	srv.Metrics = f.nm
 	return nettest.ServeUDP(t, srv)
 }
@@ -326,8 +326,8 @@ func TestManyClients(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{Protocol: "both", IDTTL: 30 * time.Second, IdleTimeout: 2 * time.Minute, ConnTimeout: time.Minute, MaxConns: 10, UDPReaders: 1,
-		MaxConnsPerSource: 256, MaxIDs: 50000, MaxIDsPerSource: 10000}
+	good := Config{Settings: netserve.Settings{Protocol: "both", UDPReaders: 1, Limits: netserve.Limits{MaxConns: 10, MaxConnsPerSource: 256}},
+		IDTTL: 30 * time.Second, IdleTimeout: 2 * time.Minute, ConnTimeout: time.Minute, MaxIDs: 50000, MaxIDsPerSource: 10000}
 	tests := []struct {
 		name string
 		give func(*Config)
