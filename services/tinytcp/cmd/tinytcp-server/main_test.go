@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
 	"github.com/socklab/socklab/services/tinytcp/proto"
@@ -153,6 +154,12 @@ func TestUsage(t *testing.T) {
 		wantErr  string
 	}{
 		{args: []string{"-h"}, wantCode: 0, wantErr: "TINYTCP_IDLE_TIMEOUT"},
+		// The lab map's port, a variable's override of it, and the shared
+		// connection limits.
+		{args: []string{"-h"}, wantCode: 0, wantErr: `(default "` + lab.TinyTCP.ListenAddr() + `") [$TINYTCP_ADDR]`},
+		{args: []string{"-h"}, environ: []string{"TINYTCP_ADDR=127.0.0.1:7"}, wantCode: 0, wantErr: `(default "127.0.0.1:7") [$TINYTCP_ADDR]`},
+		{args: []string{"-h"}, wantCode: 0, wantErr: `(default 256) [$TINYTCP_MAX_CONNS_PER_SOURCE]`},
+		{args: []string{"-max-conns-per-source", "0"}, wantCode: 2, wantErr: "max-conns-per-source must be -1 (no limit) or at least 1"},
 		{args: []string{"extra"}, wantCode: 2, wantErr: "unexpected arguments"},
 		{args: []string{"-nope"}, wantCode: 2, wantErr: "flag provided but not defined"},
 		{args: []string{"-max-line", "0"}, wantCode: 2, wantErr: "max-line"},

@@ -13,20 +13,23 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/socklab/socklab/services/kit/lab"
 	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/tinytcp/proto"
 )
 
 // Config is the server's part of the tinytcp-server settings.
 type Config struct {
-	Addr              string        `env:"ADDR" envDefault:":40000" flag:"addr" help:"listen address, HOST:PORT"`
-	Banner            string        `env:"BANNER" envDefault:"WELCOME, I'm TinyServer not pressure" flag:"banner" help:"line sent on connect; must begin with WELCOME"`
-	MaxLineBytes      int           `env:"MAX_LINE" envDefault:"4096" flag:"max-line" help:"longest command line in bytes (without its line end); longer gets 'ERROR LINE_TOO_LONG' and a close"`
-	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a connection that sends no complete line for this long"`
-	WriteTimeout      time.Duration `env:"WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"close a connection whose replies cannot be written for this long (a client that never reads)"`
-	MaxConns          int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"connections served at once; more get 'ERROR SERVER_BUSY' and a close (0: no limit)"`
-	MaxConnsPerSource int           `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"connections served at once from one address (IPv6: one /64); more get 'ERROR SERVER_BUSY' and a close (-1: no limit)"`
+	Addr         string        `env:"ADDR" flag:"addr" help:"listen address, HOST:PORT"` // default: the lab map's port (SetDefaults)
+	Banner       string        `env:"BANNER" envDefault:"WELCOME, I'm TinyServer not pressure" flag:"banner" help:"line sent on connect; must begin with WELCOME"`
+	MaxLineBytes int           `env:"MAX_LINE" envDefault:"4096" flag:"max-line" help:"longest command line in bytes (without its line end); longer gets 'ERROR LINE_TOO_LONG' and a close"`
+	IdleTimeout  time.Duration `env:"IDLE_TIMEOUT" envDefault:"5m" flag:"idle-timeout" help:"close a connection that sends no complete line for this long"`
+	WriteTimeout time.Duration `env:"WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"close a connection whose replies cannot be written for this long (a client that never reads)"`
+	netserve.Limits
 }
+
+// SetDefaults presets the listen address to the lab map's port.
+func (c *Config) SetDefaults() { c.Addr = lab.TinyTCP.ListenAddr() }
 
 // Zone is the time zone setting. TZ carries no service prefix: it is the
 // variable every program honours.
@@ -69,13 +72,7 @@ func (c Config) Validate() error {
 	if c.WriteTimeout <= 0 {
 		return errors.New("write-timeout must be positive")
 	}
-	if c.MaxConns < 0 {
-		return errors.New("max-conns must not be negative")
-	}
-	if c.MaxConnsPerSource != -1 && c.MaxConnsPerSource < 1 {
-		return errors.New("max-conns-per-source must be -1 (no limit) or at least 1")
-	}
-	return nil
+	return c.Limits.Validate()
 }
 
 // Handler answers TinyTCP commands on one connection at a time; one Handler
