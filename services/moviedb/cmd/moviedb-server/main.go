@@ -7,7 +7,7 @@
 //
 // It reads MOVIEDB_HOST, MOVIEDB_PORTS, MOVIEDB_DATA_DIR, MOVIEDB_SEED,
 // MOVIEDB_REPAIR, MOVIEDB_IDLE_TIMEOUT, MOVIEDB_MAX_CONNS,
-// MOVIEDB_MAX_PENDING_MIB, LOG_LEVEL,
+// MOVIEDB_MAX_CONNS_PER_SOURCE, MOVIEDB_MAX_PENDING_MIB, LOG_LEVEL,
 // LOG_FORMAT, METRICS_ADDR and SHUTDOWN_TIMEOUT; flags of the same names win
 // over them. `moviedb-server healthcheck` asks a running server on the port
 // list for one movie and exits 0 when it answers.

@@ -33,6 +33,8 @@ func TestRunUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"--help"}, nil, 0, "usage: moviedb-server"},
+		{[]string{"--help"}, nil, 0, "(default 256) [$MOVIEDB_MAX_CONNS_PER_SOURCE]"},
+		{nil, []string{"MOVIEDB_MAX_CONNS_PER_SOURCE=0"}, 2, "max-conns-per-source must be -1 (no limit) or at least 1"},
 		{[]string{"-ports", "5009-5000"}, nil, 2, "runs backwards"},
 		{[]string{"extra"}, nil, 2, `unexpected arguments ["extra"]`},
 		{nil, []string{"MOVIEDB_REPAIR=yes"}, 2, `repair "yes"`},

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/socklab/socklab/services/kit/netserve"
 	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/moviedb/internal/store"
 	"github.com/socklab/socklab/services/moviedb/proto"
@@ -94,7 +95,7 @@ func BenchmarkGet(b *testing.B) {
 	b.Cleanup(func() { st.Close() })
 	fx := &fixture{store: st, handler: &Handler{Store: st, Log: zap.NewNop(), Metrics: NewMetrics(prometheus.NewRegistry(), st)}}
 	servers := map[string]string{
-		"ours": fx.serve(b, Config{MaxConns: 0}),
+		"ours": fx.serve(b, Config{Limits: netserve.Limits{MaxConns: 0}}),
 		"raw":  rawServer(b, movies),
 	}
 	for _, clients := range []int{1, 32} {

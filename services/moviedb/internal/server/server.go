@@ -33,8 +33,8 @@ type Config struct {
 	Seed        string        `env:"SEED" envDefault:"builtin" flag:"seed" help:"movies of a new database: builtin (the shipped 520 films), none, or JSON file paths; a comma-separated list layers them, a later title replacing an earlier one"`
 	Repair      string        `env:"REPAIR" flag:"repair" help:"truncate: cut a bad log tail off (saved aside) and start; empty: refuse to start on a bad log"`
 	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"10s" flag:"idle-timeout" help:"time a client has to send its request line"`
-	MaxConns    int           `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"connections served at once; more get a busy error (0: no limit)"`
 	MaxPending  int           `env:"MAX_PENDING_MIB" envDefault:"32" flag:"max-pending-mib" help:"MiB of large responses (over 16 KiB) held at once for clients still reading them; a request that needs more gets a busy error (0: no limit)"`
+	netserve.Limits
 }
 
 // RepairTruncate is the one value of Config.Repair that repairs.
@@ -54,8 +54,8 @@ func (c Config) Validate() error {
 	if c.IdleTimeout <= 0 {
 		return errors.New("idle-timeout must be positive")
 	}
-	if c.MaxConns < 0 {
-		return errors.New("max-conns must not be negative")
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	if c.MaxPending < 0 || c.MaxPending > 1<<20 {
 		return errors.New("max-pending-mib must be 0 (no limit) to 1048576")
@@ -470,8 +470,10 @@ func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 		IdleTimeout:  cfg.IdleTimeout,
 		MaxLineBytes: proto.MaxRequestBytes,
 		MaxConns:     cfg.MaxConns,
-		BusyMessage:  respBusy,
-		Log:          h.Log,
+		// Per source, so that one client cannot lock out the rest.
+		MaxConnsPerSource: cfg.MaxConnsPerSource,
+		BusyMessage:       respBusy,
+		Log:               h.Log,
 	}
 }
 

@@ -247,29 +247,44 @@ func TestIdleTimeout(t *testing.T) {
 	})
 }
 
+// TestBusy: a connection beyond the limit in all, or from one address,
+// gets the busy error.
 func TestBusy(t *testing.T) {
-	f := newFixture(t, store.Options{})
-	addr := f.serve(t, Config{MaxConns: 1})
-	hold := nettest.DialLines(t, addr) // occupies the one slot: it sends nothing
-	// The first connection may not be counted yet when the second arrives;
-	// a request on it proves it is being served.
-	_ = hold
-	deadline := time.Now().Add(nettest.Timeout)
-	for {
-		c := nettest.DialLines(t, addr)
-		c.Send(`{"op":"get","title":"Alien"}`)
-		resp, err := proto.DecodeResponse([]byte(c.ReadLine()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if proto.ErrorCode(resp.Error) == proto.CodeBusy {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never refused as busy: last response %+v", resp)
-		}
+	tests := []struct {
+		name string
+		give netserve.Limits
+	}{
+		{"max-conns", netserve.Limits{MaxConns: 1}},
+		{"max-conns-per-source", netserve.Limits{MaxConnsPerSource: 1}},
 	}
-	hold.C.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, store.Options{})
+			addr := f.serve(t, Config{Limits: tt.give})
+			hold := nettest.DialLines(t, addr) // occupies the one slot: it sends nothing
+			// The first connection may not be counted yet when the second arrives;
+			// a request on it proves it is being served.
+			_ = hold
+			deadline := time.Now().Add(nettest.Timeout)
+			for {
+				c := nettest.DialLines(t, addr)
+				c.Send(`{"op":"get","title":"Alien"}`)
+				resp, err := proto.DecodeResponse([]byte(c.ReadLine()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// resp.Error is a nil *Error when the request was served: not
+				// the nil error ErrorCode takes.
+				if resp.Error != nil && resp.Error.Code == proto.CodeBusy {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("never refused as busy: last response %+v", resp)
+				}
+			}
+			hold.C.Close()
+		})
+	}
 }
 
 // TestConcurrentClients runs readers and writers at once on a durable
@@ -308,7 +323,7 @@ func TestConcurrentClients(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{Ports: ports.MustParse("5000"), Seed: "builtin", IdleTimeout: time.Second}
+	good := Config{Ports: ports.MustParse("5000"), Seed: "builtin", IdleTimeout: time.Second, Limits: netserve.Limits{MaxConnsPerSource: 256}}
 	tests := []struct {
 		give func(c *Config)
 		want string
@@ -319,6 +334,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Seed = "" }, "seed"},
 		{func(c *Config) { c.IdleTimeout = 0 }, "idle-timeout"},
 		{func(c *Config) { c.MaxConns = -1 }, "max-conns"},
+		{func(c *Config) { c.MaxConnsPerSource = 0 }, "max-conns-per-source"},
+		{func(c *Config) { c.MaxConnsPerSource = -1 }, ""},
 		{func(c *Config) { c.MaxPending = -1 }, "max-pending-mib"},
 		{func(c *Config) { c.MaxPending = 0 }, ""},
 	}
