@@ -22,9 +22,12 @@
 //     fields, and the zero value of every optional field works.
 //   - Log and Metrics are fields, and nil is always safe: a nil Log logs
 //     nothing, a nil Metrics counts nothing. Tests leave them out.
+//   - The Config embeds netserve.Settings (a TCP-only service:
+//     netserve.Limits), the listener and connection-limit settings every
+//     server reads alike, and its SetDefaults sets the lab map's port.
 //   - TCPServer and UDPServer return the handler's netserve servers with
-//     the limits of the Config; Setup.Listen fills in their Log and loop
-//     Metrics.
+//     the limits of the Config (netserve.Limits.Apply for the connection
+//     limits); Setup.Listen fills in their Log and loop Metrics.
 //   - State a UDP read loop keeps across datagrams (a random generator, a
 //     reply buffer) is a typed struct that the handler's NewLoop returns
 //     (netserve.LoopHandler), never an `any` asserted back.

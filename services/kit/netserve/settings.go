@@ -38,12 +38,21 @@ func (s Settings) Validate() error {
 }
 
 // Limits bound the TCP connections a server serves at once, in all and from
-// one source; they become Server's MaxConns and MaxConnsPerSource. A
-// connection beyond them gets the server's BusyMessage, if any, and is
-// closed. A TCP-only service embeds Limits alone.
+// one source (so that one client cannot lock out the rest); Apply makes them
+// Server's MaxConns and MaxConnsPerSource. A connection beyond them gets the
+// server's BusyMessage, if any, and is closed. A TCP-only service embeds
+// Limits alone.
 type Limits struct {
 	MaxConns          int `env:"MAX_CONNS" envDefault:"1000" flag:"max-conns" help:"TCP connections served at once; more are closed, after the protocol's busy reply if it has one (0: no limit)"`
 	MaxConnsPerSource int `env:"MAX_CONNS_PER_SOURCE" envDefault:"256" flag:"max-conns-per-source" help:"TCP connections served at once from one address (IPv6: one /64); more are closed, after the protocol's busy reply if it has one (-1: no limit)"`
+}
+
+// Apply sets s's MaxConns and MaxConnsPerSource to l's, and returns s: a
+// handler's TCPServer builds its Server with Apply, so that the limits of
+// every service reach netserve the same way.
+func (l Limits) Apply(s *Server) *Server {
+	s.MaxConns, s.MaxConnsPerSource = l.MaxConns, l.MaxConnsPerSource
+	return s
 }
 
 // Validate reports the limits no server can run with, each in one line.

@@ -105,3 +105,13 @@ func TestSettingsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitsApply(t *testing.T) {
+	srv := &netserve.Server{MaxLineBytes: 7}
+	if got := (netserve.Limits{MaxConns: 3, MaxConnsPerSource: -1}).Apply(srv); got != srv {
+		t.Fatalf("Apply returned %p, want its argument %p", got, srv)
+	}
+	if srv.MaxConns != 3 || srv.MaxConnsPerSource != -1 || srv.MaxLineBytes != 7 {
+		t.Errorf("after Apply: MaxConns %d, MaxConnsPerSource %d, MaxLineBytes %d; want 3, -1, 7", srv.MaxConns, srv.MaxConnsPerSource, srv.MaxLineBytes)
+	}
+}

@@ -237,16 +237,13 @@ func (l *udpLoop) ServePacket(p *netserve.Packet) {
 
 // TCPServer returns a netserve.Server for h configured from cfg.
 func (h *Handler) TCPServer(cfg Config) *netserve.Server {
-	return &netserve.Server{
+	return cfg.Limits.Apply(&netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,
 		MaxLineBytes: cfg.MaxLineBytes,
-		MaxConns:     cfg.MaxConns,
-		// Per source, so that one client cannot lock out the rest.
-		MaxConnsPerSource: cfg.MaxConnsPerSource,
-		BusyMessage:       msgBusy,
-		Log:               h.Log,
-	}
+		BusyMessage:  msgBusy,
+		Log:          h.Log,
+	})
 }
 
 // UDPServer returns a netserve.PacketServer for h configured from cfg, and

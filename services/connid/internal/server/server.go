@@ -395,15 +395,12 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 // TCPServer returns a netserve.Server for h configured from cfg.
 func (h *Handler) TCPServer(cfg Config) *netserve.Server {
-	return &netserve.Server{
+	return cfg.Limits.Apply(&netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.ConnTimeout,
 		MaxLineBytes: MaxMessageBytes,
-		MaxConns:     cfg.MaxConns,
-		// Per source, so that one client cannot lock out the rest.
-		MaxConnsPerSource: cfg.MaxConnsPerSource,
-		Log:               h.Log,
-	}
+		Log:          h.Log,
+	})
 }
 
 // UDPServer returns a netserve.PacketServer for h configured from cfg.

@@ -327,16 +327,13 @@ var busyMessage = proto.AppendError(nil, 0, proto.CodeBusy, "server busy: too ma
 
 // TCPServer returns a netserve.Server for h configured from its Config.
 func (h *Handler) TCPServer() *netserve.Server {
-	return &netserve.Server{
+	return h.Config.Limits.Apply(&netserve.Server{
 		Handler:      h,
 		IdleTimeout:  h.Config.IdleTimeout,
 		WriteTimeout: h.Config.WriteTimeout,
-		MaxConns:     h.Config.MaxConns,
-		// Per source, so that one client cannot lock out the rest.
-		MaxConnsPerSource: h.Config.MaxConnsPerSource,
-		BusyMessage:       busyMessage,
-		Log:               h.Log,
-	}
+		BusyMessage:  busyMessage,
+		Log:          h.Log,
+	})
 }
 
 // sendBufferBytes is the UDP socket's send buffer: bursts of files and

@@ -465,16 +465,13 @@ func (h *Handler) TCPServer(cfg Config) *netserve.Server {
 	if h.pending == nil {
 		h.pending = new(atomic.Int64)
 	}
-	return &netserve.Server{
+	return cfg.Limits.Apply(&netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,
 		MaxLineBytes: proto.MaxRequestBytes,
-		MaxConns:     cfg.MaxConns,
-		// Per source, so that one client cannot lock out the rest.
-		MaxConnsPerSource: cfg.MaxConnsPerSource,
-		BusyMessage:       respBusy,
-		Log:               h.Log,
-	}
+		BusyMessage:  respBusy,
+		Log:          h.Log,
+	})
 }
 
 // Probe is the healthcheck: a server on one of cfg's ports (on loopback

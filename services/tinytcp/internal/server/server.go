@@ -212,15 +212,12 @@ func (tc *timeCache) appendTime(dst []byte, t time.Time) []byte {
 // timeout reads the clock only when the input is used up (or every 64
 // lines of a burst that never drains), not per command.
 func (h *Handler) TCPServer(cfg Config) *netserve.Server {
-	return &netserve.Server{
+	return cfg.Limits.Apply(&netserve.Server{
 		Handler:      h,
 		IdleTimeout:  cfg.IdleTimeout,
 		WriteTimeout: cfg.WriteTimeout,
 		MaxLineBytes: cfg.MaxLineBytes,
-		MaxConns:     cfg.MaxConns,
-		// Per source, so that one client cannot lock out the rest.
-		MaxConnsPerSource: cfg.MaxConnsPerSource,
-		BusyMessage:       proto.ErrorLine(proto.ServerBusy),
-		Log:               h.Log,
-	}
+		BusyMessage:  proto.ErrorLine(proto.ServerBusy),
+		Log:          h.Log,
+	})
 }
