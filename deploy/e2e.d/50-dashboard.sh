@@ -13,17 +13,23 @@ chromium_flags=(--headless --disable-gpu --hide-scrollbars)
 # dash_dom: the page's DOM as Chromium drew it (the page stays loading,
 # its event stream open, so Chromium dumps it when --timeout stops it). On
 # a loaded machine Chromium may stop before the first state is drawn: then
-# it looks again, up to 3 times.
+# it looks again, for at most 90 s.
 # Each look has a profile of its own: with the default one, a second
 # Chromium (another look still exiting, anyone else's) hands the page to
 # the first and exits at once.
-dash_dom() {
-  local dom="" i profile
-  for i in 1 2 3; do
+dash_dom() { dash_until 'data-rounds="[1-9]' 90; }
+# dash_until REGEX SECONDS: look until the drawn page matches REGEX (the
+# state the page shows arrives with its next event), for at most SECONDS;
+# prints the last look.
+dash_until() {
+  local dom="" profile t0
+  t0=$(date +%s)
+  while :; do
     profile=$(mktemp -d)
     dom=$(timeout 60 chromium "${chromium_flags[@]}" --user-data-dir="$profile" --timeout=6000 --dump-dom "$dash/" 2>/dev/null || true)
     rm -rf "$profile"
-    if grep -q 'data-rounds="[1-9]' <<<"$dom"; then break; fi
+    if grep -q -- "$1" <<<"$dom"; then break; fi
+    [ $(( $(date +%s) - t0 )) -ge "$2" ] && break
   done
   printf '%s\n' "$dom"
 }
@@ -114,7 +120,7 @@ else
     '[{"service":"tinytcp","container":"socklab-e2e-tinytcp-1","loss_percent":5,"rate":"","delay":"40ms","jitter":"5ms","since":"2026-12-04T00:00:00Z"}]' \
     "$dash/api/impairments" || true)
   [ "$code" = 204 ] && pass "PUT /api/impairments: 204" || fail "PUT /api/impairments: $code"
-  expect "the page shows the impairment on tinytcp" 'impaired: loss 5%, delay 40ms ±5ms' "$(dash_dom)"
+  expect "the page shows the impairment on tinytcp" 'impaired: loss 5%, delay 40ms ±5ms' "$(dash_until 'impaired: loss 5%, delay 40ms ±5ms' 60)"
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X PUT --data '[{"service":"x","loss_percent":500}]' "$dash/api/impairments" || true)
   [ "$code" = 400 ] && pass "PUT /api/impairments refuses loss 500%" || fail "PUT of loss 500%: $code, want 400"
   dash_cleanup
