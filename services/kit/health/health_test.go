@@ -53,10 +53,7 @@ func TestProbes(t *testing.T) {
 	if err := health.Check(ctx, 200*time.Millisecond, health.UDP(silent.LocalAddr().String(), []byte("hi"))); err == nil {
 		t.Error("silent UDP server passed")
 	}
-	closed := nettest.ListenTCP(t)
-	addr := closed.Addr().String()
-	closed.Close()
-	if err := health.Check(ctx, time.Second, health.TCP(addr, nil)); err == nil {
+	if err := health.Check(ctx, time.Second, health.TCP(nettest.RefusedAddr(t), nil)); err == nil {
 		t.Error("closed port passed")
 	}
 }

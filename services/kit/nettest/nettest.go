@@ -13,8 +13,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -270,6 +272,28 @@ func ServeFunc(t testing.TB, serve func(c net.Conn)) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// RefusedAddr returns a TCP address on 127.0.0.1 where connections are
+// refused until the test ends. A socket bound to the port, not listening,
+// holds it: a port closed a moment ago could be taken by any listener,
+// another test's server among them, and then answer.
+func RefusedAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	// No SO_REUSEADDR: a listener that sets it still cannot share the port.
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("bind 127.0.0.1:0: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
 
 // Until waits for cond to hold, looking again every millisecond, and fails

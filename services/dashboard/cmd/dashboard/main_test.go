@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/socklab/socklab/services/kit/nettest"
 	"github.com/socklab/socklab/services/kit/service"
 )
 
@@ -39,7 +40,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("healthcheck of a listener: %v", err)
 	}
 	ln.Close()
-	if err := run(t.Context(), []string{"healthcheck", "-addr", addr}, nil, &stderr, &stderr); err == nil {
+	if err := run(t.Context(), []string{"healthcheck", "-addr", nettest.RefusedAddr(t)}, nil, &stderr, &stderr); err == nil {
 		t.Error("healthcheck of a closed port succeeded")
 	}
 }

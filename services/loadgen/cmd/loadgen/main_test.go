@@ -235,10 +235,7 @@ func TestRunTextSummary(t *testing.T) {
 
 // A run where nothing succeeds says so with exit status 1.
 func TestRunNothingSucceeds(t *testing.T) {
-	ln := nettest.ListenTCP(t)
-	addr := ln.Addr().String()
-	ln.Close()
-	stdout, stderr, code := runCmd(t, "-target", addr, "-requests", "5", "-progress", "0")
+	stdout, stderr, code := runCmd(t, "-target", nettest.RefusedAddr(t), "-requests", "5", "-progress", "0")
 	if code != 1 || !strings.Contains(stderr, "no request succeeded (connect)") || !strings.Contains(stdout, "connect 5") {
 		t.Errorf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}

@@ -65,10 +65,5 @@ func fakeUDP(t *testing.T, reply func(d []byte) []byte) string {
 	return pc.LocalAddr().String()
 }
 
-// closedPort returns a loopback address nobody listens on.
-func closedPort(t *testing.T) string {
-	ln := nettest.ListenTCP(t)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// closedPort returns a loopback address where connections are refused.
+func closedPort(t *testing.T) string { return nettest.RefusedAddr(t) }

@@ -48,13 +48,8 @@ func startServer(t *testing.T, seed ...proto.Movie) fleetServer {
 	return fleetServer{addr: addr, store: st}
 }
 
-// downServer returns an address where nothing listens.
-func downServer(t *testing.T) string {
-	ln := nettest.ListenTCP(t)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// downServer returns an address where connections are refused.
+func downServer(t *testing.T) string { return nettest.RefusedAddr(t) }
 
 // threeServers starts the test fleet: s1 and s2 disagree on Alien's year
 // and genres, only s1 has Heat, only s3 has Zodiac.

@@ -55,13 +55,8 @@ func fake(t *testing.T, answer func(req string) string) string {
 	return ln.Addr().String()
 }
 
-// downAddr returns an address where nothing listens.
-func downAddr(t *testing.T) string {
-	ln := nettest.ListenTCP(t)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+// downAddr returns an address where connections are refused.
+func downAddr(t *testing.T) string { return nettest.RefusedAddr(t) }
 
 func TestAsk(t *testing.T) {
 	ok := fake(t, func(string) string {

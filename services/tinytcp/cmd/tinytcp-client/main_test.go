@@ -159,9 +159,8 @@ func TestRunModes(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	ln := nettest.ListenTCP(t)
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
+	addr := nettest.RefusedAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{host, port}, nil, nil, &stdout, &stderr)
 	if !errors.Is(err, client.ErrUnreachable) {
@@ -170,10 +169,10 @@ func TestUnreachable(t *testing.T) {
 	if code := service.ExitCode(err, &stderr); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
-	if msg := stderr.String(); !strings.Contains(msg, "cannot connect to "+ln.Addr().String()+": connection refused") {
+	if msg := stderr.String(); !strings.Contains(msg, "cannot connect to "+addr+": connection refused") {
 		t.Errorf("stderr %q does not say the connection was refused", msg)
 	}
-	if want := "CONNECT to " + ln.Addr().String() + "\n"; stdout.String() != want {
+	if want := "CONNECT to " + addr + "\n"; stdout.String() != want {
 		t.Errorf("stdout %q, want %q", stdout.String(), want)
 	}
 }

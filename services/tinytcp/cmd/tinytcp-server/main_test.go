@@ -138,10 +138,7 @@ func TestHealthcheck(t *testing.T) {
 	}
 	<-accepted
 
-	closed := nettest.ListenTCP(t)
-	closedAddr := closed.Addr().String()
-	closed.Close()
-	if err := run(ctx, []string{"healthcheck", "-addr", closedAddr}, nil, io.Discard, io.Discard); err == nil {
+	if err := run(ctx, []string{"healthcheck", "-addr", nettest.RefusedAddr(t)}, nil, io.Discard, io.Discard); err == nil {
 		t.Error("healthcheck of a closed port succeeded")
 	}
 }
