@@ -246,6 +246,16 @@ func (l *Link) rules(s Settings) error {
 		threshold := uint32(s.LossPercent*lossModulus/100 + 0.5)
 		for _, dev := range []string{IFBIn, IFBOut} {
 			c := chain(dev+"-loss", nftables.ChainHookEgress, dev)
+			// meta protocol arp accept: loss is for the packets of the
+			// lab's protocols. A lost ARP exchange would hold back every
+			// packet to that neighbour for a second or more, or, at 100%,
+			// keep them from ever leaving the sender, so that a capture on
+			// the bridge shows nothing of what the client tried.
+			l.nft.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_ARP)},
+				&expr.Verdict{Kind: expr.VerdictAccept},
+			}})
 			// numgen random mod 10000 < threshold counter drop
 			l.nft.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: []expr.Any{
 				&expr.Numgen{Register: 1, Modulus: lossModulus, Type: unix.NFT_NG_RANDOM},

@@ -264,9 +264,9 @@ func TestLossBothDirections(t *testing.T) {
 	p := newPair(t)
 	l := open(t, p)
 	before := snapshot(t, p)
-	// Each side learns the other's MAC address first: loss drops ARP too,
-	// and a lost first ARP request would leave the neighbour unresolved for
-	// a second, losing every datagram of the burst instead of a tenth.
+	// Each side learns the other's MAC address first, so that the burst
+	// below measures loss alone, not the first packets' wait for ARP
+	// (which loss spares: TestLossKeepsARP).
 	for _, d := range [][2]netns.NsHandle{{p.a, p.b}, {p.b, p.a}} {
 		src, dst := addrA, addrB
 		if d[0] == p.b {
@@ -503,4 +503,43 @@ func TestDelay(t *testing.T) {
 			t.Errorf("round trip %v with 40ms delay each way, want at least 70ms", rtt)
 		}
 	}
+}
+
+// TestLossKeepsARP: at 100% loss every datagram is lost, but ARP still
+// resolves, so what a client sends leaves it and can be seen on the wire
+// (the connid experiment in the root README captures its HELLOs).
+func TestLossKeepsARP(t *testing.T) {
+	p := newPair(t)
+	l := open(t, p)
+	if err := l.Apply(Settings{LossPercent: 100}, time.Now()); err != nil {
+		t.Fatalf("Apply(loss 100%%): %v", err)
+	}
+	if got := sendUDP(t, p.a, p.b, addrA, addrB, 5); got != 0 {
+		t.Errorf("loss 100%%: %d of 5 datagrams arrived", got)
+	}
+	h, err := netlink.NewHandleAt(p.a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(p.devA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved := netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE
+	state := "no entry"
+	nettest.Until(t, addrB+" resolved through ARP at 100% loss", func() bool {
+		neighs, err := h.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range neighs {
+			if n.IP.String() == addrB {
+				state = fmt.Sprintf("state %#x", n.State)
+				return n.State&resolved != 0 && len(n.HardwareAddr) == 6
+			}
+		}
+		return false
+	})
+	t.Logf("neighbour %s: %s", addrB, state)
 }
