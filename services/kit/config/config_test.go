@@ -35,15 +35,7 @@ func TestSetPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got settings
-			set := config.NewSet("svc", "usage: svc", tt.environ, &bytes.Buffer{})
-			if err := set.Add("SVC_", &got); err != nil {
-				t.Fatalf("Add: %v", err)
-			}
-			if _, err := set.Parse(tt.args); err != nil {
-				t.Fatalf("Parse(%q): %v", tt.args, err)
-			}
-			if got != tt.want {
+			if got := parseSet[settings](t, tt.environ, tt.args); got != tt.want {
 				t.Errorf("env %q args %q = %+v, want %+v", tt.environ, tt.args, got, tt.want)
 			}
 		})
@@ -159,15 +151,7 @@ func TestEmbeddedAndDefaulter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got service
-			set := config.NewSet("svc", "usage: svc", tt.environ, io.Discard)
-			if err := set.Add("SVC_", &got); err != nil {
-				t.Fatalf("Add: %v", err)
-			}
-			if _, err := set.Parse(tt.args); err != nil {
-				t.Fatalf("Parse(%q): %v", tt.args, err)
-			}
-			if got != tt.want {
+			if got := parseSet[service](t, tt.environ, tt.args); got != tt.want {
 				t.Errorf("env %q args %q = %+v, want %+v", tt.environ, tt.args, got, tt.want)
 			}
 		})
@@ -197,4 +181,19 @@ func TestEmbeddedAndDefaulter(t *testing.T) {
 	if err := set.Add("SVC_", &s); err == nil || !strings.Contains(err.Error(), `SVC_LIMIT="many"`) {
 		t.Errorf("Add with SVC_LIMIT=many = %v, want an error naming the variable and its value", err)
 	}
+}
+
+// parseSet adds a T under the prefix SVC_ to a Set over environ, parses
+// args and returns the T.
+func parseSet[T any](t *testing.T, environ, args []string) T {
+	t.Helper()
+	var got T
+	set := config.NewSet("svc", "usage: svc", environ, io.Discard)
+	if err := set.Add("SVC_", &got); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if _, err := set.Parse(args); err != nil {
+		t.Fatalf("Parse(%q): %v", args, err)
+	}
+	return got
 }
