@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -127,16 +128,7 @@ func TestIdleSourceCannotLockOutAnother(t *testing.T) {
 
 func TestMaxConnsPerSource(t *testing.T) {
 	srv := &netserve.Server{Handler: echoLines(), MaxConnsPerSource: 2, BusyMessage: []byte("BUSY\n")}
-	addr := nettest.ServeTCP(t, srv)
-	a := nettest.DialLines(t, addr)
-	b := nettest.DialLines(t, addr)
-	a.Send("a")
-	a.Expect("a")
-	b.Send("b")
-	b.Expect("b")
-	c := nettest.DialLines(t, addr)
-	c.Expect("BUSY")
-	c.ExpectEOF()
+	addr, a, _ := twoServedThirdBusy(t, srv)
 
 	o := nettest.DialFrom(t, "127.0.0.3", addr)
 	io.WriteString(o, "other\n")
@@ -147,10 +139,7 @@ func TestMaxConnsPerSource(t *testing.T) {
 
 	// A closed connection frees its source's slot.
 	a.C.Close()
-	deadline := time.Now().Add(nettest.Timeout)
-	for srv.ActiveConns() > 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling a counter, bounded by the deadline
-	}
+	nettest.Until(t, "the closed connection's slot to be free", func() bool { return srv.ActiveConns() <= 2 })
 	d := nettest.DialLines(t, addr)
 	d.Send("d")
 	d.Expect("d")
@@ -235,13 +224,7 @@ func TestMemoryGivenBackAfterBurst(t *testing.T) {
 	addr := nettest.ServeTCP(t, srv)
 	waitActive := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(nettest.Timeout)
-		for srv.ActiveConns() != n && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond) // polling a counter, bounded by the deadline
-		}
-		if got := srv.ActiveConns(); got != n {
-			t.Fatalf("%d connections active, want %d", got, n)
-		}
+		nettest.Until(t, fmt.Sprintf("%d connections active", n), func() bool { return srv.ActiveConns() == n })
 	}
 	conns := nettest.Hold(t, addr, 300, nil)
 	waitActive(300)

@@ -129,29 +129,34 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestMaxConns(t *testing.T) {
 	srv := &netserve.Server{Handler: echoLines(), MaxConns: 2, BusyMessage: []byte("BUSY\n")}
-	addr := nettest.ServeTCP(t, srv)
-	a := nettest.DialLines(t, addr)
-	b := nettest.DialLines(t, addr)
-	a.Send("a")
-	a.Expect("a")
-	b.Send("b")
-	b.Expect("b")
-
-	c := nettest.DialLines(t, addr)
-	c.Expect("BUSY")
-	c.ExpectEOF()
+	addr, a, b := twoServedThirdBusy(t, srv)
 
 	// The others are unharmed, and a closed slot is free again.
 	a.Send("still")
 	a.Expect("still")
 	b.C.Close()
-	deadline := time.Now().Add(nettest.Timeout)
-	for srv.ActiveConns() > 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling a counter, bounded by the deadline
-	}
+	nettest.Until(t, "the closed connection's slot to be free", func() bool { return srv.ActiveConns() <= 1 })
 	d := nettest.DialLines(t, addr)
 	d.Send("d")
 	d.Expect("d")
+}
+
+// twoServedThirdBusy serves srv, whose limit is two connections from
+// 127.0.0.1, and checks that two are served and a third gets BUSY and is
+// closed. It returns the address and the two connections served.
+func twoServedThirdBusy(t *testing.T, srv *netserve.Server) (addr string, a, b *nettest.LineConn) {
+	t.Helper()
+	addr = nettest.ServeTCP(t, srv)
+	a = nettest.DialLines(t, addr)
+	b = nettest.DialLines(t, addr)
+	a.Send("a")
+	a.Expect("a")
+	b.Send("b")
+	b.Expect("b")
+	c := nettest.DialLines(t, addr)
+	c.Expect("BUSY")
+	c.ExpectEOF()
+	return addr, a, b
 }
 
 func TestPipelinedBurstInOrder(t *testing.T) {

@@ -109,15 +109,26 @@ func sendFrames(t *testing.T, iface string, frames [][]byte, h *live.Handle) {
 			matching++
 		}
 		if (i+1)%256 == 0 || i == len(frames)-1 {
-			deadline := time.Now().Add(nettest.Timeout)
-			for h.Stats().Received < matching {
-				if time.Now().After(deadline) {
-					t.Fatalf("the kernel put %d of the %d frames sent in the ring", h.Stats().Received, matching)
-				}
-				time.Sleep(time.Millisecond)
-			}
+			nettest.Until(t, fmt.Sprintf("the kernel to put the %d frames sent in the ring", matching),
+				func() bool { return h.Stats().Received >= matching })
 		}
 	}
+}
+
+// openRing opens a ring of ringBytes on iface that keeps what "udp port
+// 9000" matches: the filter in the kernel keeps the veth's own packets out
+// of the ring and out of the counts.
+func openRing(t *testing.T, iface string, ringBytes int) *live.Handle {
+	t.Helper()
+	flt, err := filter.Parse("udp port 9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := live.Open(t.Context(), live.Options{Iface: iface, Snaplen: 65535, RingBytes: ringBytes, Promisc: true, Filter: flt})
+	if err != nil {
+		t.Fatalf("open %s: %v", iface, err)
+	}
+	return h
 }
 
 // startRecorder runs a recorder on a live handle of iface and returns a
@@ -151,14 +162,7 @@ func startRecorder(t *testing.T, h *live.Handle, iface, expr string) (*fixture, 
 func TestVethCountsEveryFrame(t *testing.T) {
 	const n = 20000
 	sendIf, capIf := vethPair(t)
-	flt, err := filter.Parse("udp port 9000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := live.Open(t.Context(), live.Options{Iface: capIf, Snaplen: 65535, RingBytes: 16 << 20, Promisc: true, Filter: flt})
-	if err != nil {
-		t.Fatalf("open %s: %v", capIf, err)
-	}
+	h := openRing(t, capIf, 16<<20)
 	fx, stop := startRecorder(t, h, capIf, "udp port 9000")
 
 	var frames [][]byte
@@ -171,10 +175,7 @@ func TestVethCountsEveryFrame(t *testing.T) {
 	sendFrames(t, sendIf, frames, h)
 
 	// The last block reaches user space within the ring's retire timeout.
-	deadline := time.Now().Add(nettest.Timeout)
-	for fx.rec.Summary().Packets < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	nettest.Until(t, "the recorder to write every frame", func() bool { return fx.rec.Summary().Packets >= n })
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -213,16 +214,7 @@ func TestVethCountsEveryFrame(t *testing.T) {
 func TestVethReportsDrops(t *testing.T) {
 	const n = 20000 // about 2.5 MB in the ring, which holds 1 MiB
 	sendIf, capIf := vethPair(t)
-	// The filter in the kernel keeps the veth's own packets (IPv6
-	// neighbour discovery) out of the ring and out of the counts.
-	flt, err := filter.Parse("udp port 9000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := live.Open(t.Context(), live.Options{Iface: capIf, Snaplen: 65535, RingBytes: live.MinRingBytes, Promisc: true, Filter: flt})
-	if err != nil {
-		t.Fatalf("open %s: %v", capIf, err)
-	}
+	h := openRing(t, capIf, live.MinRingBytes)
 	var frames [][]byte
 	for i := range n {
 		frames = append(frames, udpFrame(t, 9000, fmt.Sprintf("frame %06d of the veth test", i)))
@@ -230,14 +222,10 @@ func TestVethReportsDrops(t *testing.T) {
 	sendFrames(t, sendIf, frames, h)
 	fx, stop := startRecorder(t, h, capIf, "udp port 9000")
 
-	deadline := time.Now().Add(nettest.Timeout)
-	for {
+	nettest.Until(t, "the recorder to account for every frame, written or dropped", func() bool {
 		s := fx.rec.Summary()
-		if int64(s.Drops)+s.Packets >= n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return int64(s.Drops)+s.Packets >= n
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -266,14 +254,7 @@ func TestVethReportsDrops(t *testing.T) {
 func TestVethStopKeepsTheLastPackets(t *testing.T) {
 	const n = 100
 	sendIf, capIf := vethPair(t)
-	flt, err := filter.Parse("udp port 9000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := live.Open(t.Context(), live.Options{Iface: capIf, Snaplen: 65535, RingBytes: 16 << 20, Promisc: true, Filter: flt})
-	if err != nil {
-		t.Fatalf("open %s: %v", capIf, err)
-	}
+	h := openRing(t, capIf, 16<<20)
 	fx, stop := startRecorder(t, h, capIf, "udp port 9000")
 	var frames [][]byte
 	for i := range n {

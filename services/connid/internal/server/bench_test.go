@@ -102,16 +102,15 @@ func serveOurs(b *testing.B) *ours {
 // drain expires the IDs a round claimed and waits for the sweeper to
 // remove them, so every round starts with benchLive IDs.
 func (o *ours) drain(b *testing.B) {
-	deadline := time.Now().Add(nettest.Timeout)
-	for o.st.Len() > benchLive {
-		if time.Now().After(deadline) {
-			b.Fatalf("sweeper left %d IDs", o.st.Len())
+	nettest.Until(b, "the sweeper to leave the live IDs only", func() bool {
+		if o.st.Len() <= benchLive {
+			return true
 		}
 		// Advance again each time: the writer may have computed its
 		// timer from the time before an advance.
 		o.clk.Advance(o.st.TTL())
-		time.Sleep(time.Millisecond) // a poll interval; the sweeper has no "done" signal
-	}
+		return false
+	})
 }
 
 // handshakes runs b.N HELLO/OK round trips with fresh IDs from clients

@@ -77,13 +77,7 @@ func TestIDFloodBounded(t *testing.T) {
 	}
 
 	f.clk.Advance(31 * time.Second)
-	deadline := time.Now().Add(nettest.Timeout)
-	for f.st.Len() > 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling the sweeper's count, bounded by the deadline
-	}
-	if live := f.st.Len(); live != 0 {
-		t.Fatalf("%d IDs left after the TTL", live)
-	}
+	nettest.Until(t, "the sweeper to remove every ID after the TTL", func() bool { return f.st.Len() == 0 })
 	// The flood's share is free again.
 	if got := claimAll(t, flood, "again", 10); got[proto.OK] != 10 {
 		t.Errorf("claims after the flood expired: %v, want 10 OK", got)

@@ -24,13 +24,7 @@ func TestRecvQueue(t *testing.T) {
 	if _, err := c.Write([]byte("HELLO 1")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(nettest.Timeout)
-	for !q.waiting() {
-		if time.Now().After(deadline) {
-			t.Fatal("a datagram was sent but waiting stays false")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	nettest.Until(t, "waiting to see the datagram sent", q.waiting)
 	if !q.waiting() {
 		t.Error("waiting read the datagram")
 	}

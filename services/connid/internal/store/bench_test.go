@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/services/connid/internal/clock"
+
+	"github.com/socklab/socklab/services/kit/nettest"
 )
 
 func heapInUse() uint64 {
@@ -47,13 +49,15 @@ func BenchmarkClaim(b *testing.B) {
 	perID := float64(heapInUse()-before) / live
 	drain := func(b *testing.B) {
 		b.StopTimer()
-		deadline := time.Now().Add(10 * time.Second)
-		for s.Len() > live && time.Now().Before(deadline) {
+		nettest.Until(b, "the sweep to leave the live IDs only", func() bool {
+			if s.Len() <= live {
+				return true
+			}
 			// Advance again each time: the writer may have computed its
 			// timer from the time before an advance.
 			clk.Advance(s.TTL())
-			time.Sleep(time.Millisecond) // a poll interval while the writer sweeps
-		}
+			return false
+		})
 		if s.Len() != live {
 			b.Fatalf("%d IDs left after the sweep, want %d", s.Len(), live)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/services/connid/internal/clock"
+
+	"github.com/socklab/socklab/services/kit/nettest"
 )
 
 func TestLimit(t *testing.T) {
@@ -47,10 +49,7 @@ func TestLimit(t *testing.T) {
 	if ok, err := s.claim("fresh", c, clk.Now()); !ok || err != nil {
 		t.Errorf("claim after the TTL = %v, %v; want OK", ok, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Len() > 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling the sweeper's count, bounded by the deadline
-	}
+	nettest.Until(t, "the sweeper to remove the expired IDs", func() bool { return s.Len() <= 1 })
 	s.wmu.Lock()
 	held := len(s.held)
 	s.wmu.Unlock()
