@@ -68,16 +68,7 @@ func newPair(t *testing.T) *pair {
 			}
 		})
 	}
-	ha, err := netlink.NewHandleAt(p.a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ha.Close()
-	hb, err := netlink.NewHandleAt(p.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hb.Close()
+	ha, hb := handleAt(t, p.a), handleAt(t, p.b)
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.devA}, PeerName: p.devB, PeerNamespace: netlink.NsFd(p.b)}
 	if err := ha.LinkAdd(veth); err != nil {
 		t.Fatalf("veth: %v", err)
@@ -116,6 +107,18 @@ func newPair(t *testing.T) *pair {
 		})
 	}
 	return p
+}
+
+// handleAt returns a netlink handle in namespace ns, closed when the test
+// ends.
+func handleAt(t *testing.T, ns netns.NsHandle) *netlink.Handle {
+	t.Helper()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
 }
 
 // in runs f with the calling thread in namespace ns, so that sockets f
@@ -218,11 +221,7 @@ func forceRcvBuf(t *testing.T, c *net.UDPConn, size int) {
 // nftables table, so that a clear can be checked to restore it exactly.
 func snapshot(t *testing.T, p *pair) string {
 	t.Helper()
-	h, err := netlink.NewHandleAt(p.a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := handleAt(t, p.a)
 	links, err := h.LinkList()
 	if err != nil {
 		t.Fatal(err)
@@ -517,11 +516,7 @@ func TestLossKeepsARP(t *testing.T) {
 	if got := sendUDP(t, p.a, p.b, addrA, addrB, 5); got != 0 {
 		t.Errorf("loss 100%%: %d of 5 datagrams arrived", got)
 	}
-	h, err := netlink.NewHandleAt(p.a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := handleAt(t, p.a)
 	link, err := h.LinkByName(p.devA)
 	if err != nil {
 		t.Fatal(err)
