@@ -59,9 +59,16 @@ bench:
 bench-capture:
 	@t=$$(mktemp) && COUNT=$(COUNT) deploy/bench-capture.sh $$t && $(GO) run ./services/kit/cmd/benchtable -tsv $$t /dev/null; s=$$?; rm -f $$t; exit $$s
 
+## stress: every package's race test binary, COPIES (3) at once, -count=COUNT (4), to find tests that fail under load; PKGS narrows it; not part of check
+COPIES ?= 3
+STRESS_COUNT ?= 4
+PKGS ?= .
+stress:
+	@COPIES='$(COPIES)' COUNT='$(STRESS_COUNT)' PKGS='$(PKGS)' GO='$(GO)' deploy/stress.sh
+
 ## soak: every server from bin/ under 1,000 honest clients each, on loopback, for SOAK_DURATION (10m); not part of check
 SOAK_DURATION ?= 10m
-.PHONY: soak
+.PHONY: soak stress
 soak: build
 	@cd deploy/soak && $(GO) run . -bin $(BIN) -duration $(SOAK_DURATION)
 
