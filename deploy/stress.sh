@@ -4,7 +4,7 @@
 # path matches PKGS), it builds the race-enabled test binary once and runs
 # COPIES copies of it at once, each -count=COUNT at -cpu 1,2; it prints
 # each failing copy's failures and ends with a summary. Not part of check:
-# with the defaults it takes about 25 minutes on 2 cores.
+# with the defaults it took 20 to 30 minutes on 2 cores here.
 #
 #   COPIES=3 COUNT=4 PKGS=filestream deploy/stress.sh
 set -euo pipefail
